@@ -1,0 +1,110 @@
+"""The terminal as a chat platform: every channel prints to one stream, with its name."""
+
+from __future__ import annotations
+
+import re
+from itertools import count
+from typing import TextIO
+
+from bot.errors import ChannelNameTaken
+from bot.platform import ChannelRef, ChannelRules, MessageRef, UserRef
+from bot.render import PlainDialect, strip_control
+from bot.ui import Button, Card
+
+_PERSON = re.compile(r"^@([A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
+_CHANNEL = re.compile(r"^#?([a-z0-9][a-z0-9_-]{0,79})$")
+
+
+def valid_channel(name: str) -> str | None:
+    match = _CHANNEL.match(name.strip())
+    return match.group(1) if match else None
+
+
+def valid_person(token: str) -> str | None:
+    match = _PERSON.match(token.strip())
+    return match.group(1) if match else None
+
+
+class ConsolePlatform:
+    """Prints what Slack or Discord would show. Channels live for the process; incident
+    channels are remembered by the core's database, so names never collide after a restart."""
+
+    name = "console"
+    dialect = PlainDialect()
+    channel_rules = ChannelRules(max_length=80)
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._channels: dict[str, ChannelRef] = {}
+        self._ids = count(1)
+        self.buttons: dict[int, Button] = {}
+        """The buttons of the card printed last, by the number typed to click them."""
+
+    def say(self, text: str) -> None:
+        self.write(text.rstrip("\n") + "\n")
+
+    def write(self, text: str) -> None:
+        self._out.write(text)
+        self._out.flush()
+
+    async def create_channel(self, name: str, topic: str) -> ChannelRef:
+        if name in self._channels:
+            raise ChannelNameTaken(f"#{name} exists already")
+        ref = self._channels[name] = ChannelRef(name, name)
+        self.say(f"[#{name}] channel created · topic: {topic}")
+        return ref
+
+    async def find_channel(self, name: str) -> ChannelRef:
+        clean = valid_channel(name) or "incidents"
+        return self._channels.setdefault(clean, ChannelRef(clean, clean))
+
+    async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None:
+        if user_ids:
+            self.say(f"[#{channel.name}] invited " + ", ".join(f"@{u}" for u in user_ids))
+
+    async def set_topic(self, channel: ChannelRef, topic: str) -> None:
+        self.say(f"[#{channel.name}] topic: {topic}")
+
+    async def post_card(self, channel: ChannelRef, card: Card, *, pin: bool = False) -> MessageRef:
+        ref = MessageRef(channel.id, str(next(self._ids)))
+        self.show_card(channel.id, card, "📌 pinned card" if pin else "card")
+        return ref
+
+    async def update_card(self, message: MessageRef, card: Card) -> None:
+        self.show_card(message.channel_id, card, "card updated")
+
+    def show_card(self, channel_id: str, card: Card, what: str) -> None:
+        self.buttons = {n: b for n, b in enumerate(card.buttons, start=1)}
+        lines = [f"[#{channel_id}] {what}", f"┌ {strip_control(card.title)}"]
+        lines.append("│ " + " · ".join(f"{f.name}: {f.value}" for f in card.fields))
+        lines += [f"│ {line}" for line in card.body.splitlines() if line.strip()]
+        if card.footer:
+            lines.append(f"│ {strip_control(card.footer)}")
+        buttons = "  ".join(f"[{n}] {b.label}" for n, b in self.buttons.items())
+        lines.append(f"└ {buttons}" if buttons else "└")
+        self.say("\n".join(lines))
+
+    async def post_message(self, channel: ChannelRef, text: str) -> MessageRef:
+        self.say(f"[#{channel.name}] {text}")
+        return MessageRef(channel.id, str(next(self._ids)))
+
+    async def post_dm(self, user_id: str, text: str) -> MessageRef:
+        self.say(f"[DM @{user_id}] {text}")
+        return MessageRef(f"@{user_id}", str(next(self._ids)))
+
+    async def upload_file(
+        self, channel: ChannelRef, filename: str, content: bytes, comment: str
+    ) -> None:
+        body = strip_control(content.decode("utf-8", "replace")).rstrip("\n")
+        self.say(f"[#{channel.name}] 📎 {filename} ({len(content)} bytes) · {comment}")
+        self.say(f"----- {filename} -----\n{body}\n----- end of {filename} -----")
+
+    async def archive_channel(self, channel: ChannelRef) -> None:
+        self._channels.pop(channel.name, None)
+        self.say(f"[#{channel.name}] channel archived")
+
+    async def resolve_user(self, user_id: str) -> UserRef:
+        return UserRef(user_id, user_id)
+
+    def parse_mention(self, token: str) -> str | None:
+        return valid_person(token)

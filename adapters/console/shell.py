@@ -1,0 +1,165 @@
+"""The shell's read–eval–print loop.
+
+``/…`` is a slash command typed by the current user in the current channel; ``#name``
+switches channel, ``@name`` switches who is typing; a number clicks that button of the card
+shown last; ``quit`` or end of input ends. Commands come from a terminal or, just the same,
+from a pipe, so scripts and tests can drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TextIO
+
+from adapters.console.platform import ConsolePlatform, valid_channel, valid_person
+from bot.dispatcher import Dispatcher
+from bot.inbound import Action, Command
+from bot.platform import ChannelRef, UserRef
+from bot.ui import Form, FormField, Reply
+
+SHELL_HELP = """\
+Tocsin shell · lines starting with / are slash commands (try /incident help)
+  #name     switch to channel #name        @name   type as @name
+  1, 2, …   click that button of the card shown last
+  quit      leave (everything is saved; the next tocsin shell carries on)"""
+
+
+class Shell:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        platform: ConsolePlatform,
+        stdin: TextIO,
+        *,
+        user: str,
+        channel: str,
+        interactive: bool,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._platform = platform
+        self._stdin = stdin
+        self._interactive = interactive
+        self.user = user
+        self.channel = ChannelRef(channel, channel)
+
+    async def _line(self, prompt: str) -> str | None:
+        if self._interactive:
+            self._platform.write(prompt)
+        line = await asyncio.to_thread(self._stdin.readline)
+        return None if line == "" else line.rstrip("\r\n")
+
+    async def run(self) -> None:
+        if self._interactive:
+            self._platform.say(SHELL_HELP)
+        while True:
+            line = await self._line(f"@{self.user} #{self.channel.name}> ")
+            if line is None:
+                break
+            if not await self.handle(line.strip()):
+                break
+
+    async def handle(self, line: str) -> bool:
+        """Act on one line; ``False`` means leave."""
+        say = self._platform.say
+        if not line or line.startswith("//"):
+            return True
+        if line in ("quit", "exit", "/quit", "/exit"):
+            return False
+        if line.startswith("#"):
+            await self._switch_channel(line)
+        elif line.startswith("@"):
+            name = valid_person(line)
+            if name is None:
+                say("⚠️ a name is letters, digits, '.', '_' or '-', like @alice")
+            else:
+                self.user = name
+                say(f"(you are now @{name})")
+        elif line.isdigit():
+            await self._click(int(line))
+        elif line.startswith("/"):
+            root, _, text = line[1:].partition(" ")
+            reply = await self._dispatcher.command(
+                Command("console", UserRef(self.user, self.user), self.channel, text, root)
+            )
+            await self._show(reply)
+        elif line in ("help", "?"):
+            say(SHELL_HELP)
+        else:
+            say(
+                "(a plain line is chat, which the shell does not record; "
+                "use /incident note <text>, or type help)"
+            )
+        return True
+
+    async def _switch_channel(self, line: str) -> None:
+        name = valid_channel(line)
+        if name is None:
+            self._platform.say("⚠️ a channel name is lowercase letters, digits, '-' and '_'")
+            return
+        self.channel = await self._platform.find_channel(name)
+        self._platform.say(f"(now in #{name})")
+        card = await self._dispatcher.card_for_channel("console", self.channel.id)
+        if card is not None:
+            self._platform.show_card(self.channel.id, card, "pinned card")
+
+    async def _click(self, number: int) -> None:
+        button = self._platform.buttons.get(number)
+        if button is None:
+            self._platform.say(f"⚠️ there is no button {number} on the card shown last")
+            return
+        reply = await self._dispatcher.action(
+            Action(
+                "console",
+                UserRef(self.user, self.user),
+                self.channel,
+                button.action,
+                button.incident_id,
+            )
+        )
+        await self._show(reply)
+
+    async def _show(self, reply: Reply) -> None:
+        if reply.text:
+            prefix = "(only you) " if reply.ephemeral else ""
+            self._platform.say(f"→ {prefix}{reply.text}")
+        if reply.form is not None:
+            await self._fill(reply.form)
+
+    async def _fill(self, form: Form) -> None:
+        """A form as prompts, one per field. An empty required answer cancels it."""
+        self._platform.say(f"── {form.title} (an empty answer to a required field cancels)")
+        values: dict[str, str] = {}
+        for field in form.fields:
+            answer = await self._ask(field)
+            if answer is None:
+                self._platform.say("(cancelled)")
+                return
+            values[field.name] = answer
+        reply = await self._dispatcher.action(
+            Action(
+                "console",
+                UserRef(self.user, self.user),
+                self.channel,
+                form.action,
+                form.incident_id,
+                values,
+            )
+        )
+        await self._show(reply)
+
+    async def _ask(self, field: FormField) -> str | None:
+        choices = ""
+        if field.choices:
+            choices = " [" + " | ".join(f"{c.value}: {c.label}" for c in field.choices) + "]"
+        default = f" (default {field.initial})" if field.initial else ""
+        optional = " (optional)" if not field.required else ""
+        label = f"{field.label}{choices}{default}{optional}: "
+        if not self._interactive:
+            self._platform.say(label)
+        answer = await self._line(label)
+        if answer is None:
+            return None
+        answer = answer.strip() or field.initial
+        if not answer and field.required:
+            return None
+        return answer

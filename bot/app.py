@@ -1,0 +1,149 @@
+"""The composition root: the one place that knows which adapters exist and wires them to
+the core. ``bot.cli`` calls these; tests call them too."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.console import ConsolePlatform, Shell
+from bot.clock import Clock, SystemClock
+from bot.config import TocsinConfig, load_config
+from bot.dispatcher import Dispatcher
+from bot.errors import UserError
+from bot.identity import Directory
+from bot.incidents import IncidentService
+from bot.platform import ChatPlatform
+from bot.presenter import Presenter
+from bot.settings import Settings
+from bot.web import make_web_app
+from storage.engine import SessionFactory, create_engine, session_factory
+from storage.errors import StorageError
+from storage.migrate import SchemaState, require_current, upgrade
+
+log = logging.getLogger("tocsin")
+
+
+@dataclass
+class Core:
+    """The core, wired to a database and a set of platforms."""
+
+    settings: Settings
+    config: TocsinConfig
+    engine: AsyncEngine
+    sessions: SessionFactory
+    service: IncidentService
+    dispatcher: Dispatcher
+    presenter: Presenter
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_database(settings: Settings, *, migrate: bool) -> tuple[AsyncEngine, SchemaState]:
+    """Connect; migrate a fresh or older database when ``migrate``; refuse a newer one."""
+    engine = create_engine(settings.database_url)
+    try:
+        state = await (upgrade(engine) if migrate else require_current(engine))
+        if not state.up_to_date:
+            raise StorageError("the database schema is not up to date; run: tocsin migrate")
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine, state
+
+
+async def open_core(
+    settings: Settings,
+    platforms: Mapping[str, ChatPlatform],
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+) -> Core:
+    config = load_config(settings.config_path)
+    engine, _state = await open_database(settings, migrate=migrate)
+    sessions = session_factory(engine)
+    clock = clock or SystemClock()
+    directory = Directory(config)
+    presenter = Presenter(config, directory)
+    service = IncidentService(sessions, config, directory, platforms, presenter, clock)
+    dispatcher = Dispatcher(service, config, directory, platforms, presenter, clock)
+    return Core(settings, config, engine, sessions, service, dispatcher, presenter)
+
+
+async def run_shell(
+    settings: Settings,
+    stdin: TextIO,
+    stdout: TextIO,
+    *,
+    user: str,
+    channel: str | None,
+    interactive: bool,
+) -> None:
+    console = ConsolePlatform(stdout)
+    core = await open_core(settings, {console.name: console})
+    try:
+        start = channel or core.config.incident.announce_channel
+        shell = Shell(
+            core.dispatcher, console, stdin, user=user, channel=start, interactive=interactive
+        )
+        await shell.run()
+    finally:
+        await core.aclose()
+
+
+async def export(settings: Settings, reference: str, fmt: str) -> str:
+    """``tocsin export INC-n``: the timeline document, from the database alone."""
+    number = parse_reference(reference)
+    if fmt != "md":
+        raise UserError(f"cannot export as '{fmt}'; formats: md")
+    core = await open_core(settings, {}, migrate=False)
+    try:
+        view = await core.service.view(number)
+        return core.presenter.export_markdown(view, SystemClock().now())
+    finally:
+        await core.aclose()
+
+
+def parse_reference(reference: str) -> int:
+    text = reference.strip().upper()
+    digits = text[4:] if text.startswith("INC-") else text
+    if not digits.isdigit():
+        raise UserError(f"'{reference}' is not an incident reference; use INC-<number>, e.g. INC-7")
+    return int(digits)
+
+
+async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """``tocsin run``: the web server and every configured platform, until SIGINT/SIGTERM."""
+    platforms: dict[str, ChatPlatform] = {}
+    core = await open_core(settings, platforms)
+    runner = web.AppRunner(make_web_app(core.engine, core.service.counts))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.http_host, settings.http_port)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.http_port
+        log.info("listening on http://%s:%s (/healthz, /metrics)", settings.http_host, port)
+        if not platforms:
+            log.warning(
+                "no chat platform is configured, so only the HTTP server runs. "
+                "To try Tocsin without one, run: tocsin shell"
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+        await core.aclose()

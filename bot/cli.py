@@ -1,0 +1,126 @@
+"""``tocsin``: run, shell, migrate, export, check-config, --version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot import __version__
+from bot.app import export, open_database, run_server, run_shell
+from bot.config import load_config
+from bot.errors import ConfigError, TocsinError
+from bot.settings import Settings
+from storage.engine import safe_url
+from storage.errors import StorageError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tocsin", description="Self-hosted ChatOps incident management."
+    )
+    parser.add_argument("--version", action="version", version=f"tocsin {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="run the web server and every configured chat platform")
+    shell = sub.add_parser("shell", help="run incidents in this terminal, no chat account needed")
+    shell.add_argument("--as", dest="user", help="who you are (default: your login name)")
+    shell.add_argument("--channel", help="channel to start in (default: the announce channel)")
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    exp = sub.add_parser("export", help="print an incident's timeline")
+    exp.add_argument("incident", help="INC-<number>")
+    exp.add_argument("--format", default="md", choices=["md"], help="output format")
+    exp.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    sub.add_parser("check-config", help="explain what is wrong with the configuration, if anything")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    logging.basicConfig(
+        level=logging.INFO if args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        print(f"tocsin: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except (TocsinError, StorageError) as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _main(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.command == "run":
+        await run_server(settings)
+    elif args.command == "shell":
+        await run_shell(
+            settings,
+            sys.stdin,
+            sys.stdout,
+            user=args.user or _login(),
+            channel=args.channel,
+            interactive=sys.stdin.isatty(),
+        )
+    elif args.command == "migrate":
+        engine, state = await open_database(settings, migrate=True)
+        await engine.dispose()
+        print(f"database {safe_url(settings.database_url)} is at schema revision {state.head}")
+    elif args.command == "export":
+        document = await export(settings, args.incident, args.format)
+        if args.output:
+            args.output.write_text(document, encoding="utf-8")
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(document)
+    elif args.command == "check-config":
+        return await _check_config(settings)
+    return 0
+
+
+async def _check_config(settings: Settings) -> int:
+    """Each check on its own line, with what to do about a failure."""
+    ok = True
+    where = settings.config_path or "built-in defaults (no tocsin.toml)"
+    try:
+        config = load_config(settings.config_path)
+        print(
+            f"✓ config: {where}: {len(config.severities)} severities, "
+            f"{len(config.roles)} roles, {len(config.people)} people, "
+            f"{len(config.services)} services"
+        )
+    except ConfigError as exc:
+        ok = False
+        print(f"✗ config:\n{exc}")
+    try:
+        engine, state = await open_database(settings, migrate=False)
+        await engine.dispose()
+        print(f"✓ database: {safe_url(settings.database_url)} answers, schema at {state.head}")
+    except StorageError as exc:
+        ok = False
+        print(f"✗ database: {exc}")
+    print("· chat platforms: none configured; `tocsin shell` works without one")
+    return 0 if ok else 1
+
+
+def _login() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        name = "you"
+    return re.sub(r"[^A-Za-z0-9._-]", "", name) or "you"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

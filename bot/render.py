@@ -1,0 +1,195 @@
+"""Jinja2 rendering with per-platform dialects.
+
+Every ``{{ value }}`` in a template is escaped by the dialect unless it is already
+:class:`Rich` (the output of a dialect filter), so user text can never smuggle markup or a
+mass mention into a message, whatever a template's author remembers to do.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import templates
+from bot.platform import Dialect
+
+TEMPLATES = Path(templates.__file__).parent
+
+
+class Rich(str):
+    """Text already written in a dialect: not escaped again."""
+
+    __slots__ = ()
+
+
+PersonLookup = Callable[[str], str | None]
+"""person key → this platform's user id (or None)."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_MASS = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
+
+
+def strip_control(text: str) -> str:
+    """Drop control characters (terminal escapes, bidi overrides) but keep \\n and \\t."""
+    return _CONTROL.sub("", text)
+
+
+def defuse_mass_mentions(text: str) -> str:
+    """``@everyone`` → ``@\u200beveryone``: still readable, never a ping."""
+    return _MASS.sub(lambda m: "@\u200b" + m.group(1), text)
+
+
+class PlainDialect:
+    """Plain text (the local shell, logs)."""
+
+    name = "plain"
+
+    def escape(self, text: str) -> str:
+        return defuse_mass_mentions(strip_control(text))
+
+    def bold(self, text: str) -> str:
+        return text
+
+    def italic(self, text: str) -> str:
+        return text
+
+    def code(self, text: str) -> str:
+        return f"`{text}`"
+
+    def link(self, url: str, label: str) -> str:
+        return f"{label} <{url}>" if label and label != url else url
+
+    def mention(self, user_id: str | None, name: str) -> str:
+        return f"@{user_id or name}"
+
+    def channel(self, channel_id: str, name: str) -> str:
+        return f"#{name}"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_~|\[\]<>])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-]|\d+\.)(?=\s)", re.MULTILINE)
+
+
+class MarkdownDialect:
+    """CommonMark, for exports (Discord's dialect builds on it)."""
+
+    name = "markdown"
+
+    def escape(self, text: str) -> str:
+        text = _MD_SPECIAL.sub(r"\\\1", strip_control(text))
+        text = _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+        return defuse_mass_mentions(text)
+
+    def bold(self, text: str) -> str:
+        return f"**{text}**"
+
+    def italic(self, text: str) -> str:
+        return f"*{text}*"
+
+    def code(self, text: str) -> str:
+        fence = "``" if "`" in text else "`"
+        return f"{fence}{text}{fence}"
+
+    def link(self, url: str, label: str) -> str:
+        return f"[{label}]({url})"
+
+    def mention(self, user_id: str | None, name: str) -> str:
+        return f"@{name}"
+
+    def channel(self, channel_id: str, name: str) -> str:
+        return f"#{name}"
+
+
+def format_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+def format_duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+class Renderer:
+    """Renders the shared templates in one dialect."""
+
+    def __init__(self, dialect: Dialect, people: PersonLookup | None = None) -> None:
+        self.dialect = dialect
+        self._people = people or (lambda _key: None)
+        self._env = _environment(dialect, self)
+
+    def escape(self, value: object) -> Rich:
+        if isinstance(value, Rich):
+            return value
+        return Rich(self.dialect.escape("" if value is None else str(value)))
+
+    def render(self, name: str, **context: Any) -> Rich:
+        """Render ``templates/<name>.j2``; the result is already in this dialect."""
+        return Rich(self._env.get_template(f"{name}.j2").render(**context).strip())
+
+    # Filters: each escapes what is not Rich yet, then marks its own output Rich.
+    def _bold(self, v: object) -> Rich:
+        return Rich(self.dialect.bold(self.escape(v)))
+
+    def _italic(self, v: object) -> Rich:
+        return Rich(self.dialect.italic(self.escape(v)))
+
+    def _code(self, v: object) -> Rich:
+        return Rich(self.dialect.code(strip_control(str(v)).replace("\n", " ")))
+
+    def _link(self, url: str, label: object = "") -> Rich:
+        return Rich(self.dialect.link(str(url), self.escape(label or url)))
+
+    def _mention(self, person: Any) -> Rich:
+        """A person (anything with ``key`` and ``name``), mentioned in this dialect."""
+        if person is None:
+            return Rich("—")
+        user_id = self._people(person.key)
+        return Rich(self.dialect.mention(user_id, self.escape(person.name)))
+
+    def _channel(self, binding: Any) -> Rich:
+        return Rich(self.dialect.channel(binding.channel_id, self.escape(binding.channel_name)))
+
+
+@cache
+def _loader() -> jinja2.FileSystemLoader:
+    return jinja2.FileSystemLoader(TEMPLATES)
+
+
+def _environment(dialect: Dialect, renderer: Renderer) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=_loader(),
+        autoescape=False,  # the dialect escapes instead: see finalize
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        finalize=renderer.escape,
+    )
+    env.filters.update(
+        {
+            "bold": renderer._bold,
+            "italic": renderer._italic,
+            "code": renderer._code,
+            "link": renderer._link,
+            "mention": renderer._mention,
+            "channel": renderer._channel,
+            "time": lambda v: Rich(format_time(v)),
+            "duration": lambda v: Rich(format_duration(v)),
+        }
+    )
+    env.globals["dialect"] = dialect.name
+    return env

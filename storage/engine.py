@@ -1,0 +1,86 @@
+"""The async engine and session factory for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.errors import DatabaseUnreachable, UnsupportedDatabase
+
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable database URL>"
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise UnsupportedDatabase(f"TOCSIN_DATABASE_URL is not a database URL: {url!r}") from exc
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise UnsupportedDatabase(
+            f"TOCSIN_DATABASE_URL uses {parsed.drivername!r}; Tocsin supports "
+            + " and ".join(f"{d}://…" for d in SUPPORTED_DRIVERS)
+        )
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.drivername.startswith("sqlite"):
+        kwargs = {"connect_args": {"timeout": 30}}
+    try:
+        engine = create_async_engine(parsed, **kwargs)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise UnsupportedDatabase(
+            f"the driver for {parsed.drivername} is not installed; "
+            "for PostgreSQL install the extra: pip install 'tocsin[postgres]'"
+        ) from exc
+    if parsed.drivername.startswith("sqlite"):
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def session_factory(engine: AsyncEngine) -> SessionFactory:
+    """Sessions that keep loaded objects usable after commit (no lazy loads under asyncio)."""
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Run ``SELECT 1``; raise :class:`DatabaseUnreachable` with a plain reason if it fails."""
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except (OSError, DBAPIError, TimeoutError) as exc:
+        raise DatabaseUnreachable(
+            f"cannot reach the database at {safe_url(str(engine.url))}: {_reason(exc)}"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the innermost error: what a person needs, without a traceback."""
+    inner: BaseException = exc
+    while isinstance(inner, DBAPIError) and inner.orig is not None:
+        inner = inner.orig
+    while inner.__cause__ is not None and not str(inner):
+        inner = inner.__cause__
+    message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
+    return message
