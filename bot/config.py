@@ -53,7 +53,9 @@ class IncidentSettings(_Strict):
     commander: str = Field(
         default="declarer", description="'declarer', or the key of a person under [people]"
     )
-    default_severity: int = Field(default=3, ge=1, le=9)
+    default_severity: int | None = Field(
+        default=None, ge=1, le=9, description="for declares without one; default SEV3 or lower"
+    )
 
 
 DEFAULT_SEVERITIES: dict[str, Severity] = {
@@ -116,7 +118,8 @@ class TocsinConfig(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> TocsinConfig:
-        if self.incident.default_severity > len(self.severities):
+        chosen = self.incident.default_severity
+        if chosen is not None and chosen > len(self.severities):
             raise ValueError(
                 f"incident.default_severity is {self.incident.default_severity} but only "
                 f"SEV1 … SEV{len(self.severities)} are defined"
@@ -125,6 +128,11 @@ class TocsinConfig(_Strict):
         if who != "declarer" and who not in self.people:
             raise ValueError(f"incident.commander names {who!r}, who is not under [people]")
         return self
+
+    @property
+    def default_level(self) -> int:
+        """The severity of a declare that names none."""
+        return self.incident.default_severity or min(3, len(self.severities))
 
     def severity(self, level: int) -> Severity:
         return self.severities[f"SEV{level}"]

@@ -239,7 +239,7 @@ class Dispatcher:
         return self._directory.person(platform.name, await platform.resolve_user(user_id))
 
     def _declare_form(self) -> Form:
-        default = self._config.incident.default_severity
+        default = self._config.default_level
         severities = tuple(
             Choice(key[3:], f"{key} · {sev.label}") for key, sev in self._config.severities.items()
         )

@@ -143,6 +143,7 @@ class Grammar:
                 current = options.setdefault(flag, [])
                 if eq:
                     current.append(value)
+                    current = title if flag != "--desc" else current
                 continue
             current.append(token)
         for flag in ("--sev", "--service"):

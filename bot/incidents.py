@@ -105,7 +105,7 @@ class IncidentService:
         service: str | None,
         description: str,
     ) -> Outcome:
-        level = severity or self._config.incident.default_severity
+        level = severity or self._config.default_level
         service = self._check_service(service)
         commander = self._commander(actor.person)
         now = self._clock.now()

@@ -63,7 +63,7 @@ def check_move(incident: Incident, target: Status) -> None:
     if current == Status.CANCELLED:
         raise UserError(f"{name} was cancelled and cannot change any more.")
     if current == Status.RESOLVED:
-        raise UserError(f"{name} is resolved; the only step left is `close`.")
+        raise UserError(f"{name} is resolved; the only step left is to close it.")
     if target == Status.CLOSED:
         raise UserError(f"{name} is {current}: resolve it before closing it.")
     if target == Status.ACKNOWLEDGED:

@@ -109,10 +109,10 @@ class Presenter:
         fields = [
             CardField("Status", renderer.escape(f"{STATUS_ICONS[status]} {status.value}")),
             CardField("Severity", renderer.escape(f"SEV{incident.severity} · {sev.label}")),
-            CardField("Commander", renderer._mention(view.commander)),
+            CardField("Commander", renderer.mention(view.commander)),
         ]
         if view.owner is not None:
-            fields.append(CardField("Owner", renderer._mention(view.owner)))
+            fields.append(CardField("Owner", renderer.mention(view.owner)))
         if incident.service:
             fields.append(CardField("Service", renderer.escape(incident.service)))
         return Card(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +93,9 @@ class MarkdownDialect:
         return f"*{text}*"
 
     def code(self, text: str) -> str:
-        fence = "``" if "`" in text else "`"
-        return f"{fence}{text}{fence}"
+        if "`" in text:
+            return f"`` {text.replace('``', '` `')} ``"
+        return f"`{text}`"
 
     def link(self, url: str, label: str) -> str:
         return f"[{label}]({url})"
@@ -124,69 +125,68 @@ def format_duration(value: timedelta | None) -> str:
 
 
 class Renderer:
-    """Renders the shared templates in one dialect."""
+    """Renders the shared templates in one dialect; ``people`` maps a person key to this
+    platform's user id, for mentions."""
 
     def __init__(self, dialect: Dialect, people: PersonLookup | None = None) -> None:
         self.dialect = dialect
         self._people = people or (lambda _key: None)
-        self._env = _environment(dialect, self)
+        self._env = _environment(dialect)
 
     def escape(self, value: object) -> Rich:
-        if isinstance(value, Rich):
-            return value
-        return Rich(self.dialect.escape("" if value is None else str(value)))
+        return _escape(self.dialect, value)
 
-    def render(self, name: str, **context: Any) -> Rich:
-        """Render ``templates/<name>.j2``; the result is already in this dialect."""
-        return Rich(self._env.get_template(f"{name}.j2").render(**context).strip())
-
-    # Filters: each escapes what is not Rich yet, then marks its own output Rich.
-    def _bold(self, v: object) -> Rich:
-        return Rich(self.dialect.bold(self.escape(v)))
-
-    def _italic(self, v: object) -> Rich:
-        return Rich(self.dialect.italic(self.escape(v)))
-
-    def _code(self, v: object) -> Rich:
-        return Rich(self.dialect.code(strip_control(str(v)).replace("\n", " ")))
-
-    def _link(self, url: str, label: object = "") -> Rich:
-        return Rich(self.dialect.link(str(url), self.escape(label or url)))
-
-    def _mention(self, person: Any) -> Rich:
+    def mention(self, person: Any) -> Rich:
         """A person (anything with ``key`` and ``name``), mentioned in this dialect."""
         if person is None:
             return Rich("—")
-        user_id = self._people(person.key)
-        return Rich(self.dialect.mention(user_id, self.escape(person.name)))
+        return Rich(self.dialect.mention(self._people(person.key), self.escape(person.name)))
 
-    def _channel(self, binding: Any) -> Rich:
-        return Rich(self.dialect.channel(binding.channel_id, self.escape(binding.channel_name)))
+    def render(self, name: str, **context: Any) -> Rich:
+        """Render ``templates/<name>.j2``; the result is already in this dialect."""
+        template = self._env.get_template(f"{name}.j2")
+        return Rich(template.render(_renderer=self, **context).strip())
+
+
+def _escape(dialect: Dialect, value: object) -> Rich:
+    if isinstance(value, Rich):
+        return value
+    return Rich(dialect.escape("" if value is None else str(value)))
 
 
 @cache
-def _loader() -> jinja2.FileSystemLoader:
-    return jinja2.FileSystemLoader(TEMPLATES)
+def _environment(dialect: Dialect) -> jinja2.Environment:
+    """One environment per dialect, so each template is compiled once per process."""
+    esc = partial(_escape, dialect)
 
+    def code(v: object) -> Rich:
+        text = defuse_mass_mentions(strip_control(str(v)).replace("\n", " "))
+        return Rich(dialect.code(text))
 
-def _environment(dialect: Dialect, renderer: Renderer) -> jinja2.Environment:
+    @jinja2.pass_context
+    def mention(context: jinja2.runtime.Context, person: Any) -> Rich:
+        renderer: Renderer = context["_renderer"]
+        return renderer.mention(person)
+
     env = jinja2.Environment(
-        loader=_loader(),
+        loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=False,  # the dialect escapes instead: see finalize
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
-        finalize=renderer.escape,
+        finalize=esc,
+        auto_reload=False,
     )
+    # Each filter escapes what is not Rich yet, then marks its own output Rich.
     env.filters.update(
         {
-            "bold": renderer._bold,
-            "italic": renderer._italic,
-            "code": renderer._code,
-            "link": renderer._link,
-            "mention": renderer._mention,
-            "channel": renderer._channel,
+            "bold": lambda v: Rich(dialect.bold(esc(v))),
+            "italic": lambda v: Rich(dialect.italic(esc(v))),
+            "code": code,
+            "link": lambda url, label="": Rich(dialect.link(str(url), esc(label or url))),
+            "mention": mention,
+            "channel": lambda b: Rich(dialect.channel(b.channel_id, esc(b.channel_name))),
             "time": lambda v: Rich(format_time(v)),
             "duration": lambda v: Rich(format_duration(v)),
         }

@@ -9,6 +9,7 @@ Alembic's own CLI works too for developers writing a new revision::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -51,12 +52,18 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def _state(connection: Connection) -> SchemaState:
+@cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """(head, every known revision) of the migrations shipped with this code."""
     script = ScriptDirectory.from_config(alembic_config())
     head = script.get_current_head()
     assert head is not None, "the migrations folder has no revision"
+    return head, frozenset(rev.revision for rev in script.walk_revisions())
+
+
+def _state(connection: Connection) -> SchemaState:
+    head, known = _revisions()
     current = tuple(MigrationContext.configure(connection).get_current_heads())
-    known = {rev.revision for rev in script.walk_revisions()}
     unknown = tuple(r for r in current if r not in known)
     return SchemaState(current=current, head=head, unknown=unknown)
 

@@ -1,0 +1,280 @@
+"""The incident flow through the dispatcher, as an adapter drives it, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.app import Core
+from bot.lifecycle import Status
+from bot.platform import ChannelRef
+from bot.testing import RecordingPlatform
+from tests.conftest import Chat
+
+
+async def declare(chat: Chat, text: str = "Database is down --sev 2 --service api") -> ChannelRef:
+    reply = await chat.run(f"declare {text}")
+    assert reply.ok, reply.text
+    number = max((await chat.core.service.incidents("all")), key=lambda i: i.id or 0).id
+    assert number is not None
+    return chat.channel(number)
+
+
+async def test_declare_creates_channel_card_announcement_and_answers(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    reply = await chat.run("declare Database is down --sev 2 --service api --desc replica lag")
+    assert reply.ok and not reply.ephemeral
+    assert "Declared **INC-1** (SEV2 major): Database is down" in reply.text
+    assert "#inc-1-database-is-down" in reply.text
+    channel = platform.channel_named("inc-1-database-is-down")
+    assert platform.topics[channel.id].startswith("INC-1 · SEV2 major · triggered")
+    assert platform.members[channel.id] == {"alice"}
+    (card,) = platform.cards(channel.id)
+    assert card.pinned and card.card is not None
+    assert card.card.title == "INC-1 · Database is down"
+    assert [b.custom_id for b in card.card.buttons] == [
+        "tocsin:ack:1",
+        "tocsin:status:1",
+        "tocsin:resolve:1",
+    ]
+    (announcement,) = platform.texts("incidents")
+    assert "New incident INC-1" in announcement and "#inc-1-database-is-down" in announcement
+    view = await chat.core.service.view(1)
+    assert view.incident.commander_key == "fake:alice" and view.incident.status == "triggered"
+    assert [r.role for r in view.roles] == ["commander"]
+    assert [e.kind for e in view.events] == ["declared", "channel"]
+
+
+async def test_every_state_change_edits_the_same_card(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    room = await declare(chat)
+    (card,) = platform.cards(room.id)
+    for text in (
+        "ack",
+        "status identified bad deploy",
+        "update rolling back",
+        "sev 1",
+        "assign operations <@bob>",
+        "task add roll back <@bob>",
+        "task done 1",
+        "resolve rolled back",
+        "close",
+    ):
+        reply = await chat.run(text, channel=room)
+        assert reply.ok, f"{text}: {reply.text}"
+    assert len(platform.cards(room.id)) == 1, "no second card: the first is edited"
+    statuses = [next(f.value for f in c.fields if f.name == "Status") for c in card.edits]
+    assert statuses[0].endswith("acknowledged") and statuses[-1].endswith("closed")
+    assert card.card is not None and card.card.buttons == ()
+    view = await chat.core.service.view(1)
+    i = view.incident
+    assert i.declared_at <= i.acknowledged_at <= i.resolved_at <= i.closed_at  # type: ignore[operator]
+    assert i.owner_key == "fake:alice" and i.severity == 1 and i.summary == "rolled back"
+    kinds = [e.kind for e in view.events]
+    assert kinds == [
+        "declared",
+        "channel",
+        "acknowledged",
+        "status",
+        "update",
+        "severity",
+        "role",
+        "task_added",
+        "task_done",
+        "resolved",
+        "closed",
+    ]
+
+
+async def test_status_updates_are_posted_and_mirrored_to_the_announce_channel(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    room = await declare(chat)
+    await chat.run("status investigating looking at replicas", channel=room)
+    assert any("looking at replicas" in t for t in platform.texts(room.id))
+    assert any("looking at replicas" in t for t in platform.texts("incidents"))
+
+
+async def test_buttons_and_forms_do_what_the_commands_do(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    form = await chat.run("declare")
+    assert form.form is not None and form.form.action == "declare"
+    assert [f.name for f in form.form.fields] == ["title", "severity", "service", "description"]
+    reply = await chat.click(
+        "declare", None, values={"title": "Checkout errors", "severity": "1", "description": "5xx"}
+    )
+    assert reply.ok, reply.text
+    assert (await chat.click("ack", 1, who="bob")).ok
+    status_form = await chat.click("status", 1)
+    assert status_form.form is not None and status_form.form.incident_id == 1
+    reply = await chat.click("status", 1, values={"status": "monitoring", "message": "fixed"})
+    assert reply.ok, reply.text
+    assert (await chat.click("resolve", 1)).ok
+    assert (await chat.click("close", 1)).ok
+    i = (await chat.core.service.view(1)).incident
+    assert (i.title, i.severity, i.owner_key, i.status) == (
+        "Checkout errors",
+        1,
+        "fake:bob",
+        "closed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("steps", "text", "message"),
+    [
+        ([], "ack", "acts on an incident: run it in the incident's channel"),
+        (["resolve"], "ack", "INC-1 is resolved; the only step left is to close it"),
+        (["resolve", "close"], "resolve", "INC-1 is closed and cannot change any more"),
+        ([], "close", "INC-1 is triggered: resolve it before closing it"),
+        (["ack"], "ack", "INC-1 is already acknowledged"),
+        (["cancel oops"], "status investigating", "INC-1 was cancelled"),
+        ([], "assign pilot <@bob>", "there is no role 'pilot'"),
+        ([], "sev 9", "'9' is not a severity"),
+        ([], "task done 4", "INC-1 has no task 4"),
+        ([], "sev 2", "INC-1 is SEV2 already"),
+    ],
+)
+async def test_refused_commands_say_why_and_change_nothing(
+    chat: Chat, platform: RecordingPlatform, steps: list[str], text: str, message: str
+) -> None:
+    room = await declare(chat)
+    for step in steps:
+        assert (await chat.run(step, channel=room)).ok
+    before = await chat.core.service.view(1)
+    edits = len(platform.cards(room.id)[0].edits)
+    where = chat.lobby if text == "ack" and not steps else room
+    reply = await chat.run(text, channel=where)
+    assert not reply.ok and reply.ephemeral
+    assert message in reply.text
+    after = await chat.core.service.view(1)
+    assert after.incident.model_dump() == before.incident.model_dump()
+    assert len(after.events) == len(before.events)
+    assert len(platform.cards(room.id)[0].edits) == edits
+
+
+async def test_commands_name_an_incident_from_anywhere(chat: Chat) -> None:
+    await declare(chat)
+    reply = await chat.run("ack INC-1")
+    assert reply.ok and "INC-1 acknowledged" in reply.text
+    reply = await chat.run("ack INC-42")
+    assert not reply.ok and "there is no incident INC-42" in reply.text
+
+
+async def test_a_long_title_is_refused_with_the_limit(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    reply = await chat.run("declare " + "x" * 250)
+    assert not reply.ok and "250 characters long; the limit is 200" in reply.text
+    assert await chat.core.service.incidents("all") == []
+    assert platform.channels == {}
+
+
+async def test_unknown_commands_get_usage_with_a_suggestion(chat: Chat) -> None:
+    reply = await chat.run("resolv")
+    assert not reply.ok
+    assert "Did you mean `/incident resolve`?" in reply.text
+    assert "/incident declare <title…>" in reply.text
+
+
+async def test_channel_names_never_collide(chat: Chat, platform: RecordingPlatform) -> None:
+    platform.taken.add("inc-1-database-is-down")
+    await chat.run("declare Database is down")
+    assert platform.channel_named("inc-1-database-is-down-2")
+
+
+async def test_channel_names_follow_the_platform_rules(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    await chat.run("declare Ünïcode & ÉMOJI 🔥 " + "very long title " * 10)
+    channel = chat.channel(1)
+    assert len(channel.name) <= 80
+    assert set(channel.name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert channel.name.startswith("inc-1-unicode-emoji-very-long-title")
+
+
+async def test_a_platform_failure_after_declaring_keeps_the_incident_and_says_so(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    platform.fail_on.add("post_card")
+    reply = await chat.run("declare Disk full")
+    assert reply.ok
+    assert "Saved, but the channel could not be set up on fake" in reply.text
+    assert (await chat.core.service.view(1)).incident.title == "Disk full"
+
+
+async def test_an_unexpected_error_gives_an_error_id_and_no_traceback(
+    chat: Chat, platform: RecordingPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    room = await declare(chat)
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("boom")
+
+    platform.upload_file = broken  # type: ignore[method-assign]
+    reply = await chat.run("export md", channel=room)
+    assert not reply.ok
+    assert "Sorry, something went wrong" in reply.text and "boom" not in reply.text
+    error_id = reply.text.split("error id `")[1].split("`")[0]
+    assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_export_uploads_the_markdown_timeline(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    room = await declare(chat)
+    await chat.run("note the primary ran out of disk", channel=room)
+    reply = await chat.run("export md", channel=room)
+    assert reply.ok and "inc-1-timeline.md" in reply.text
+    ((channel_id, filename, content),) = platform.files
+    assert (channel_id, filename) == (room.id, "inc-1-timeline.md")
+    document = content.decode()
+    assert document.startswith("# INC-1: Database is down")
+    assert "noted: the primary ran out of disk" in document
+
+
+async def test_roles_tasks_timeline_and_list_read_back(chat: Chat) -> None:
+    room = await declare(chat)
+    await chat.run("assign commander <@bob>", channel=room)
+    await chat.run("task add page the DBA", channel=room)
+    roles = await chat.run("roles", channel=room)
+    assert "commander: bob" in roles.text and "operations: *unassigned*" in roles.text
+    assert "☐ 1. page the DBA" in (await chat.run("tasks", channel=room)).text
+    timeline = (await chat.run("timeline", channel=room)).text
+    assert "made bob the commander" in timeline
+    assert (await chat.core.service.view(1)).incident.commander_key == "fake:bob"
+    await declare(chat, "Second one")
+    listing = (await chat.run("list")).text
+    assert listing.index("INC-2") < listing.index("INC-1")
+    await chat.run("cancel mistake", channel=chat.channel(2))
+    assert "INC-2" not in (await chat.run("list")).text
+    assert "INC-2" in (await chat.run("list all")).text
+
+
+async def test_a_clock_that_steps_back_never_reverses_the_timestamps(
+    chat: Chat, core: Core
+) -> None:
+    room = await declare(chat)
+    chat.clock.advance(timedelta(hours=-5))
+    await chat.run("ack", channel=room)
+    chat.clock.advance(timedelta(hours=-5))
+    await chat.run("resolve", channel=room)
+    i = (await core.service.view(1)).incident
+    assert i.declared_at <= i.acknowledged_at <= i.resolved_at  # type: ignore[operator]
+    assert i.status == Status.RESOLVED
+
+
+async def test_concurrent_acks_make_one_owner(chat: Chat) -> None:
+    import asyncio
+
+    room = await declare(chat)
+    replies = await asyncio.gather(
+        *[chat.run("ack", who=w, channel=room) for w in ("alice", "bob", "carol")]
+    )
+    assert sum(r.ok for r in replies) == 1
+    events = (await chat.core.service.view(1)).events
+    assert [e.kind for e in events].count("acknowledged") == 1
