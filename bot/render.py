@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ class Renderer:
     def __init__(self, dialect: Dialect, people: PersonLookup | None = None) -> None:
         self.dialect = dialect
         self._people = people or (lambda _key: None)
-        self._env = _environment(dialect)
+        self._env = _ENVIRONMENTS.get(type(dialect)) or _environment(dialect)
 
     def escape(self, value: object) -> Rich:
         return _escape(self.dialect, value)
@@ -154,9 +154,12 @@ def _escape(dialect: Dialect, value: object) -> Rich:
     return Rich(dialect.escape("" if value is None else str(value)))
 
 
-@cache
+_ENVIRONMENTS: dict[type, jinja2.Environment] = {}
+
+
 def _environment(dialect: Dialect) -> jinja2.Environment:
-    """One environment per dialect, so each template is compiled once per process."""
+    """One environment per kind of dialect, so each template is compiled once per process.
+    Dialects are stateless, so any instance of a kind serves for all."""
     esc = partial(_escape, dialect)
 
     def code(v: object) -> Rich:
@@ -192,4 +195,5 @@ def _environment(dialect: Dialect) -> jinja2.Environment:
         }
     )
     env.globals["dialect"] = dialect.name
+    _ENVIRONMENTS[type(dialect)] = env
     return env

@@ -57,7 +57,7 @@ async def test_a_database_from_a_newer_tocsin_is_refused(empty_database_url: str
         await upgrade(engine)
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
-        with pytest.raises(SchemaTooNew, match="9999_future.*newer Tocsin"):
+        with pytest.raises(SchemaTooNew, match=r"9999_future.*newer Tocsin"):
             await upgrade(engine)
         with pytest.raises(SchemaTooNew):
             await require_current(engine)
