@@ -26,10 +26,10 @@ class _Strict(BaseModel):
 
 class Severity(_Strict):
     label: str = Field(min_length=1, max_length=30)
-    pages: bool = False
     colour: str = Field(default="#9e9e9e", pattern=r"^#[0-9a-fA-F]{6}$")
-    update_every_minutes: int | None = Field(default=None, ge=1, le=1440)
-    escalation_policy: str | None = None
+    update_every_minutes: int | None = Field(
+        default=None, ge=1, le=1440, description="how often a status update is expected"
+    )
 
     @property
     def colour_int(self) -> int:
@@ -59,8 +59,8 @@ class IncidentSettings(_Strict):
 
 
 DEFAULT_SEVERITIES: dict[str, Severity] = {
-    "SEV1": Severity(label="critical", pages=True, colour="#d32f2f", update_every_minutes=15),
-    "SEV2": Severity(label="major", pages=True, colour="#f57c00", update_every_minutes=30),
+    "SEV1": Severity(label="critical", colour="#d32f2f", update_every_minutes=15),
+    "SEV2": Severity(label="major", colour="#f57c00", update_every_minutes=30),
     "SEV3": Severity(label="minor", colour="#fbc02d", update_every_minutes=60),
     "SEV4": Severity(label="low", colour="#1976d2"),
 }
