@@ -34,7 +34,10 @@ def test_the_shipped_example_config_is_valid() -> None:
 
 
 def test_a_full_config_is_read(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, """
+    config = load_config(
+        write(
+            tmp_path,
+            """
 [incident]
 channel_prefix = "incident"
 announce_channel = "ops-incidents"
@@ -58,7 +61,9 @@ discord = "80351110224678912"
 
 [services.checkout]
 runbook = "https://runbooks.example/checkout"
-"""))
+""",
+        )
+    )
     assert config.incident.commander == "alice"
     assert config.severity(1).colour_int == 0xFF0000
     assert config.default_level == 2
@@ -68,16 +73,23 @@ runbook = "https://runbooks.example/checkout"
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[incident]\nchanel_prefix = 'x'\n",
-         "tocsin.toml:2: unknown key 'incident.chanel_prefix' (did you mean 'channel_prefix'?)"),
-        ("[severities.SEV1]\nlabel = 'a'\ncolor = '#ffffff'\n",
-         "tocsin.toml:3: unknown key 'severities.SEV1.color' (did you mean 'colour'?)"),
-        ("\n\n[severities.SEV1]\nlabel = 'a'\ncolour = 'red'\n",
-         "tocsin.toml:5: severities.SEV1.colour: String should match pattern"),
-        ("[severities.CRIT]\nlabel = 'a'\n",
-         "tocsin.toml: severities: Value error, severity keys are SEV1 … SEV9, not 'CRIT'"),
-        ("[severities.SEV1]\nlabel='a'\n[severities.SEV3]\nlabel='b'\n",
-         "with no gaps"),
+        (
+            "[incident]\nchanel_prefix = 'x'\n",
+            "tocsin.toml:2: unknown key 'incident.chanel_prefix' (did you mean 'channel_prefix'?)",
+        ),
+        (
+            "[severities.SEV1]\nlabel = 'a'\ncolor = '#ffffff'\n",
+            "tocsin.toml:3: unknown key 'severities.SEV1.color' (did you mean 'colour'?)",
+        ),
+        (
+            "\n\n[severities.SEV1]\nlabel = 'a'\ncolour = 'red'\n",
+            "tocsin.toml:5: severities.SEV1.colour: String should match pattern",
+        ),
+        (
+            "[severities.CRIT]\nlabel = 'a'\n",
+            "tocsin.toml: severities: Value error, severity keys are SEV1 … SEV9, not 'CRIT'",
+        ),
+        ("[severities.SEV1]\nlabel='a'\n[severities.SEV3]\nlabel='b'\n", "with no gaps"),
         ("[incident]\ncommander = 'zed'\n", "incident.commander names 'zed'"),
         ("[incident]\ndefault_severity = 7\n", "default_severity is 7 but only SEV1 … SEV4"),
         ("[roles]\nscribe = 'x'\n", "the 'commander' role cannot be removed"),
@@ -104,8 +116,14 @@ def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
 def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     path = write(tmp_path, "")
     settings = Settings.from_env(
-        {"TOCSIN_DATABASE_URL": "sqlite+aiosqlite:///x.db", "TOCSIN_CONFIG": str(path),
-         "TOCSIN_HTTP_HOST": "0.0.0.0", "TOCSIN_HTTP_PORT": "8080"}, dotenv=False)
+        {
+            "TOCSIN_DATABASE_URL": "sqlite+aiosqlite:///x.db",
+            "TOCSIN_CONFIG": str(path),
+            "TOCSIN_HTTP_HOST": "0.0.0.0",
+            "TOCSIN_HTTP_PORT": "8080",
+        },
+        dotenv=False,
+    )
     assert settings == Settings("sqlite+aiosqlite:///x.db", path, "0.0.0.0", 8080)
     assert Settings.from_env({}, dotenv=False).database_url == DEFAULT_DATABASE_URL
 

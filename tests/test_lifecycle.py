@@ -102,20 +102,25 @@ class Model:
 def test_any_sequence_of_commands_keeps_the_rules(database_url: str) -> None:
     platform, clock = RecordingPlatform(), ManualClock()
     with asyncio.Runner() as runner:
-        core = runner.run(open_core(Settings(database_url=database_url),
-                                    {platform.name: platform}, clock=clock))
+        core = runner.run(
+            open_core(Settings(database_url=database_url), {platform.name: platform}, clock=clock)
+        )
         lobby = ChannelRef("incidents", "incidents")
 
         async def say(text: str, who: str, channel: ChannelRef) -> bool:
-            return (await core.dispatcher.command(
-                Command(platform.name, UserRef(who, who), channel, text))).ok
+            return (
+                await core.dispatcher.command(
+                    Command(platform.name, UserRef(who, who), channel, text)
+                )
+            ).ok
 
         async def play(sequence: list[tuple[str, str, int]]) -> None:
             assert await say("declare Something broke --sev 2", "alice", lobby)
             number = (await core.service.incidents("all", limit=1))[0].id
             assert number is not None
-            room = next(c for c in platform.channels.values()
-                        if c.name.startswith(f"inc-{number}-"))
+            room = next(
+                c for c in platform.channels.values() if c.name.startswith(f"inc-{number}-")
+            )
             model = Model()
             for text, who, seconds in sequence:
                 clock.advance(timedelta(seconds=seconds))  # the clock may even step back
@@ -129,8 +134,13 @@ def test_any_sequence_of_commands_keeps_the_rules(database_url: str) -> None:
                 assert added >= 1 if expected else added == 0, text
                 check_invariants(view, model)
 
-        @settings(max_examples=30, report_multiple_bugs=False, deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow])
+        @settings(
+            max_examples=30,
+            report_multiple_bugs=False,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        )
         @given(steps)
         def check(sequence: list[tuple[str, str, int]]) -> None:
             runner.run(play(sequence))

@@ -1,0 +1,29 @@
+"""Run the real ``tocsin`` command in a subprocess, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def tocsin_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOCSIN_")}
+    env.update({"TOCSIN_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def tocsin(
+    *args: str, cwd: Path, env: dict[str, str], stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,142 @@
+"""The tocsin command: version, migrate, check-config, export, run, and plain failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot import __version__
+from storage.engine import create_engine
+from tests.cli import tocsin, tocsin_env
+
+UNREACHABLE = "postgresql+asyncpg://postgres:hunter2@127.0.0.1:1/nowhere"
+
+
+def test_version(tmp_path: Path) -> None:
+    result = tocsin("--version", cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x.db"))
+    assert result.stdout.strip() == f"tocsin {__version__}"
+
+
+def test_no_command_prints_help_and_fails(tmp_path: Path) -> None:
+    result = tocsin(cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x.db"))
+    assert result.returncode == 2
+    assert "shell" in result.stdout and "check-config" in result.stdout
+
+
+def test_migrate_then_check_config_passes(empty_database_url: str, tmp_path: Path) -> None:
+    env = tocsin_env(empty_database_url)
+    migrated = tocsin("migrate", cwd=tmp_path, env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "is at schema revision 0001" in migrated.stdout
+    checked = tocsin("check-config", cwd=tmp_path, env=env)
+    assert checked.returncode == 0, checked.stdout
+    assert "✓ config: built-in defaults" in checked.stdout
+    assert "✓ database:" in checked.stdout and "schema at 0001" in checked.stdout
+
+
+def test_check_config_explains_a_bad_file(database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "tocsin.toml").write_text("[incident]\nannounce = 'x'\n")
+    result = tocsin("check-config", cwd=tmp_path, env=tocsin_env(database_url))
+    assert result.returncode == 1
+    assert "tocsin.toml:2: unknown key 'incident.announce'" in result.stdout
+    assert "(did you mean 'announce_channel'?)" in result.stdout
+
+
+def test_a_bad_config_stops_the_shell_with_the_reason(database_url: str, tmp_path: Path) -> None:
+    (tmp_path / "tocsin.toml").write_text("[severities.SEV1]\nlabel = 'x'\ncolour = 'red'\n")
+    result = tocsin("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr
+    assert "tocsin.toml:3: severities.SEV1.colour" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["shell", "migrate", "run", "check-config"])
+def test_an_unreachable_database_is_said_without_a_traceback(command: str, tmp_path: Path) -> None:
+    result = tocsin(command, cwd=tmp_path, env=tocsin_env(UNREACHABLE), stdin="")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1
+    assert "cannot reach the database at postgresql+asyncpg://postgres:***@127.0.0.1:1" in output
+    assert "hunter2" not in output
+    assert "Traceback" not in output
+
+
+def test_a_database_from_a_newer_tocsin_is_refused(database_url: str, tmp_path: Path) -> None:
+    async def bump() -> None:
+        engine = create_engine(database_url)
+        async with engine.begin() as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0999'"))
+        await engine.dispose()
+
+    asyncio.run(bump())
+    result = tocsin("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")
+    assert result.returncode == 1
+    assert "schema revision 0999, which this Tocsin does not know" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_export_prints_the_timeline(database_url: str, tmp_path: Path) -> None:
+    env = tocsin_env(database_url)
+    tocsin("shell", cwd=tmp_path, env=env, stdin="/incident declare Queue backlog\n")
+    result = tocsin("export", "INC-1", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# INC-1: Queue backlog\n")
+    written = tocsin("export", "inc-1", "--output", "out.md", cwd=tmp_path, env=env)
+    assert written.returncode == 0
+    assert (tmp_path / "out.md").read_text().startswith("# INC-1: Queue backlog")
+    missing = tocsin("export", "INC-9", cwd=tmp_path, env=env)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        1,
+        "tocsin: there is no incident INC-9.",
+    )
+    bogus = tocsin("export", "yesterday", cwd=tmp_path, env=env)
+    assert "'yesterday' is not an incident reference" in bogus.stderr
+
+
+def test_run_serves_health_and_metrics_and_stops_cleanly(database_url: str, tmp_path: Path) -> None:
+    env = tocsin_env(database_url, TOCSIN_HTTP_PORT="0")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port, log = None, []
+        deadline = time.monotonic() + 60
+        while port is None and time.monotonic() < deadline:
+            line = process.stderr.readline() if process.stderr else ""
+            if not line and process.poll() is not None:
+                break
+            log.append(line)
+            if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+                port = int(match.group(1))
+        assert port, "".join(log)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert response.status == 200
+            assert json.load(response) == {"status": "ok", "database": "ok", "version": __version__}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            body = response.read().decode()
+        assert "tocsin_open_incidents 0" in body
+        process.send_signal(signal.SIGTERM)
+        _, rest = process.communicate(timeout=30)
+        assert process.returncode == 0
+        everything = "".join(log) + rest
+        assert "no chat platform is configured" in everything and "tocsin shell" in everything
+        assert "Traceback" not in everything
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

@@ -1,0 +1,115 @@
+"""The local shell end to end: a subprocess driven through stdin, restarted mid-incident."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli import tocsin, tocsin_env
+
+FIRST = """\
+/incident declare Checkout returns 500 --sev 1 --service api --desc since deploy 4.2
+#inc-1-checkout-returns-500
+1
+/incident status identified bad config in 4.2
+/incident task add roll back 4.2 @bob
+@bob
+/incident assign operations @bob
+/incident sev 9
+/incident frobnicate
+quit
+/incident resolve this line is never read
+"""
+
+SECOND = """\
+/incident list
+#inc-1-checkout-returns-500
+2
+/incident close
+/incident timeline
+/incident export md
+"""
+
+
+def test_shell_runs_an_incident_and_carries_on_after_a_restart(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = tocsin_env(database_url)
+    first = tocsin("shell", "--as", "alice", cwd=tmp_path, env=env, stdin=FIRST)
+    assert first.returncode == 0, first.stderr
+    out = first.stdout
+    assert "[#inc-1-checkout-returns-500] channel created" in out
+    assert "[#incidents] 🚨 New incident INC-1 · SEV1 critical: Checkout returns 500" in out
+    assert "→ ✅ Declared INC-1 (SEV1 critical)" in out
+    assert "└ [1] Acknowledge  [2] Update status  [3] Resolve" in out
+    assert "→ 👍 INC-1 acknowledged by @alice: you own it now." in out
+    assert "→ 🎯 INC-1 is now identified." in out
+    assert "☐ Task 1 added to INC-1: roll back 4.2 (owner bob)" in out
+    assert "(you are now @bob)" in out
+    assert "→ @bob is now the operations of INC-1." in out
+    assert "→ (only you) ⚠️ '9' is not a severity: use 1-4" in out
+    assert "⚠️ `frobnicate` is not an incident command." in out
+    assert "this line is never read" not in out and "INC-1 is resolved" not in out
+
+    second = tocsin("shell", "--as", "carol", cwd=tmp_path, env=env, stdin=SECOND)
+    assert second.returncode == 0, second.stderr
+    out = second.stdout
+    assert "🎯 INC-1 · SEV1 · identified · Checkout returns 500" in out
+    assert "[#inc-1-checkout-returns-500] pinned card" in out
+    assert "└ [1] Update status  [2] Resolve" in out, "the card and its buttons survive"
+    assert "→ ✅ INC-1 is resolved." in out
+    assert "→ 📁 INC-1 is closed." in out
+    timeline = out[out.index("Timeline of INC-1") :]
+    for line in (
+        "alice declared the incident (SEV1): Checkout returns 500",
+        "alice acknowledged",
+        "alice set the status to identified: bad config in 4.2",
+        "alice added task 1: roll back 4.2",
+        "bob made bob the operations",
+        "carol resolved the incident",
+        "carol closed the incident",
+    ):
+        assert line in timeline
+    assert "📎 inc-1-timeline.md" in out
+    assert "# INC-1: Checkout returns 500" in out
+    assert "Traceback" not in first.stderr + second.stderr
+
+
+def test_shell_forms_are_answered_line_by_line(database_url: str, tmp_path: Path) -> None:
+    script = """\
+/incident declare
+Disk full on db-3
+2
+
+the WAL volume
+#inc-1-disk-full-on-db-3
+2
+monitoring
+freed 20 GB
+/incident declare
+
+/incident list
+"""
+    result = tocsin(
+        "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "── Declare an incident" in out
+    assert "Severity [1: SEV1 · critical | 2: SEV2 · major" in out
+    assert "→ ✅ Declared INC-1 (SEV2 major): Disk full on db-3" in out
+    assert "── Update INC-1" in out
+    assert "→ 👀 INC-1 is now monitoring." in out
+    assert "(cancelled)" in out
+    assert out.count("INC-") and "INC-2" not in out
+
+
+def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path: Path) -> None:
+    script = "@Not A Name\n#Bad Channel!\n7\nhello there\n/page someone\n"
+    result = tocsin("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin=script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "⚠️ a name is letters" in out
+    assert "⚠️ a channel name is lowercase" in out
+    assert "⚠️ there is no button 7" in out
+    assert "the shell does not record" in out
+    assert "/page is not a Tocsin command" in out
