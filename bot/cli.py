@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.command == "run" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Alembic narrates every start-up at INFO; storage.migrate says when it really migrates.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return asyncio.run(_main(args))
     except KeyboardInterrupt:

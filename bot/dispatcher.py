@@ -13,17 +13,15 @@ from bot.clock import Clock
 from bot.config import TocsinConfig
 from bot.errors import PlatformError, UserError
 from bot.grammar import COMMANDS, Grammar, Request, UnknownCommand, check_text, check_title
-from bot.identity import Directory, Person
+from bot.identity import Actor, Directory, Person
 from bot.inbound import Action, Command
-from bot.incidents import Actor, IncidentService, Outcome
+from bot.incidents import IncidentService, Outcome
 from bot.lifecycle import WORKING, Status
 from bot.platform import ChatPlatform
 from bot.presenter import Presenter
 from bot.ui import Card, Choice, Form, FormField, Reply
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Request, Actor, ChatPlatform], Awaitable[Reply]]
 
 
 class Dispatcher:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import TocsinConfig
-from bot.platform import UserRef
+from bot.platform import ChannelRef, UserRef
 
 LOCAL_PLATFORM = "console"
 """The local shell: its user ids are person keys already."""
@@ -16,6 +16,15 @@ LOCAL_PLATFORM = "console"
 class Person:
     key: str
     name: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is doing something, from where."""
+
+    platform: str
+    person: Person
+    channel: ChannelRef
 
 
 class Directory:

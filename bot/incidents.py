@@ -8,37 +8,24 @@ after commit, refreshes the incident's card on every platform that shows it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.channels import IncidentChannels
 from bot.clock import Clock
 from bot.config import TocsinConfig
-from bot.errors import ChannelNameTaken, PlatformError, UserError
-from bot.identity import Directory, Person
+from bot.errors import UserError
+from bot.identity import Actor, Directory, Person
 from bot.lifecycle import OPEN, Status, check_open, move
-from bot.naming import channel_name
-from bot.platform import ChannelRef, ChatPlatform, MessageRef
+from bot.platform import ChatPlatform
 from bot.presenter import IncidentView, Presenter
+from bot.timeline import record
 from storage.engine import SessionFactory
-from storage.models import ChannelBinding, Incident, Task, TimelineEvent
+from storage.models import Incident, Task
 from storage.repo import Store
-
-log = logging.getLogger(__name__)
-
-MAX_NAME_ATTEMPTS = 20
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is doing something, from where."""
-
-    platform: str
-    person: Person
-    channel: ChannelRef
 
 
 @dataclass
@@ -70,6 +57,9 @@ class IncidentService:
         self._platforms = platforms
         self._presenter = presenter
         self._clock = clock
+        self.channels = IncidentChannels(
+            sessions, config, directory, platforms, presenter, clock, self.view
+        )
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # reading
@@ -129,10 +119,9 @@ class IncidentService:
             )
             assert incident.id is not None
             await store.assign(incident.id, "commander", commander.key, commander.name, now)
-            await self._event(store, incident, actor.person, "declared", now, f"SEV{level}", title)
-        outcome = Outcome(await self.view(incident.id))
-        await self._open_channel(actor, outcome, commander)
-        return outcome
+            await record(store, incident, actor.person, "declared", now, f"SEV{level}", title)
+        warnings = await self.channels.open(actor, await self.view(incident.id), commander)
+        return Outcome(await self.view(incident.id), warnings)
 
     def _check_service(self, service: str | None) -> str | None:
         if service is None or not self._config.services:
@@ -149,62 +138,6 @@ class IncidentService:
         person = self._directory.known(key)
         assert person is not None, "config validation guarantees the commander exists"
         return person
-
-    async def _open_channel(self, actor: Actor, outcome: Outcome, commander: Person) -> None:
-        """Create the incident's channel on the declaring platform, post and pin its card,
-        announce it. A platform failure here leaves the incident declared, and says so."""
-        platform = self._platforms[actor.platform]
-        incident = outcome.view.incident
-        assert incident.id is not None
-        try:
-            channel = await self._create_channel(platform, incident)
-            invitees = {
-                self._directory.platform_id(p.key, platform.name) for p in (actor.person, commander)
-            }
-            await platform.invite(channel, sorted(i for i in invitees if i))
-            now = self._clock.now()
-            async with self._sessions() as session, session.begin():
-                store = Store(session)
-                binding = await store.add_binding(
-                    ChannelBinding(
-                        incident_id=incident.id,
-                        platform=platform.name,
-                        channel_id=channel.id,
-                        channel_name=channel.name,
-                        created_at=now,
-                    )
-                )
-                await self._event(store, incident, actor.person, "channel", now, channel.name)
-            outcome.view = await self.view(incident.id)
-            card = self._presenter.card(outcome.view, platform)
-            message = await platform.post_card(channel, card, pin=True)
-            async with self._sessions() as session, session.begin():
-                binding.card_message_id = message.id
-                session.add(binding)
-            announce = await platform.find_channel(self._config.incident.announce_channel)
-            outcome.view = await self.view(incident.id)
-            text = self._presenter.render(platform, "announcement", view=outcome.view)
-            await platform.post_message(announce, text)
-        except PlatformError as exc:
-            log.warning("INC-%s: channel set-up on %s failed: %s", incident.id, platform.name, exc)
-            outcome.warnings.append(f"the channel could not be set up on {platform.name}: {exc}")
-
-    async def _create_channel(self, platform: ChatPlatform, incident: Incident) -> ChannelRef:
-        assert incident.id is not None
-        prefix = self._config.incident.channel_prefix
-        topic = self._presenter.topic(platform, incident)
-        for attempt in range(MAX_NAME_ATTEMPTS):
-            name = channel_name(
-                prefix, incident.id, incident.title, platform.channel_rules, attempt
-            )
-            async with self._sessions() as session:
-                if await Store(session).channel_name_used(platform.name, name):
-                    continue
-            try:
-                return await platform.create_channel(name, topic)
-            except ChannelNameTaken:
-                continue
-        raise PlatformError(f"no free channel name after {MAX_NAME_ATTEMPTS} tries")
 
     # changing
     @asynccontextmanager
@@ -230,70 +163,8 @@ class IncidentService:
                 store.save(incident)
             outcome = Outcome(await self.view(number))
         if refresh:
-            outcome.warnings.extend(await self.refresh_cards(outcome.view))
+            outcome.warnings.extend(await self.channels.refresh_cards(outcome.view))
         return outcome
-
-    async def refresh_cards(self, view: IncidentView) -> list[str]:
-        """Edit the incident's card in place wherever it is shown."""
-        warnings = []
-        for binding in view.bindings:
-            platform = self._platforms.get(binding.platform)
-            if platform is None or binding.card_message_id is None:
-                continue
-            card = self._presenter.card(view, platform)
-            try:
-                await platform.update_card(
-                    MessageRef(binding.channel_id, binding.card_message_id), card
-                )
-            except PlatformError as exc:
-                log.warning("INC-%s: card update on %s failed: %s", view.number, platform.name, exc)
-                warnings.append(f"the card on {platform.name} could not be updated: {exc}")
-        return warnings
-
-    async def post_update(
-        self, view: IncidentView, actor: Actor, kind: str, text: str
-    ) -> list[str]:
-        """Post a status update in the incident's channels and mirror it to announce channels."""
-        warnings = []
-        for binding in view.bindings:
-            platform = self._platforms.get(binding.platform)
-            if platform is None:
-                continue
-            body = self._presenter.render(
-                platform, "status_update", view=view, kind=kind, text=text, author=actor.person
-            )
-            try:
-                await platform.post_message(
-                    ChannelRef(binding.channel_id, binding.channel_name), body
-                )
-                announce = await platform.find_channel(self._config.incident.announce_channel)
-                await platform.post_message(announce, body)
-            except PlatformError as exc:
-                warnings.append(f"the update could not be posted on {platform.name}: {exc}")
-        return warnings
-
-    async def _event(
-        self,
-        store: Store,
-        incident: Incident,
-        who: Person,
-        kind: str,
-        at: datetime,
-        detail: str = "",
-        text: str = "",
-    ) -> None:
-        assert incident.id is not None
-        await store.add_event(
-            TimelineEvent(
-                incident_id=incident.id,
-                at=at,
-                kind=kind,
-                detail=detail[:200],
-                actor_key=who.key,
-                actor_name=who.name,
-                text=text,
-            )
-        )
 
     async def _view(self, store: Store, incident: Incident) -> IncidentView:
         assert incident.id is not None
@@ -311,7 +182,7 @@ class IncidentService:
         async def ack(store: Store, incident: Incident, now: datetime) -> None:
             when = move(incident, Status.ACKNOWLEDGED, now)
             incident.owner_key, incident.owner_name = actor.person.key, actor.person.name
-            await self._event(store, incident, actor.person, "acknowledged", when)
+            await record(store, incident, actor.person, "acknowledged", when)
 
         return await self.change(number, actor, ack)
 
@@ -321,11 +192,11 @@ class IncidentService:
             when = move(incident, status, now)
             if was_unowned:
                 incident.owner_key, incident.owner_name = actor.person.key, actor.person.name
-                await self._event(store, incident, actor.person, "acknowledged", when)
-            await self._event(store, incident, actor.person, "status", when, status.value, text)
+                await record(store, incident, actor.person, "acknowledged", when)
+            await record(store, incident, actor.person, "status", when, status.value, text)
 
         outcome = await self.change(number, actor, set_it)
-        outcome.warnings += await self.post_update(outcome.view, actor, "status", text)
+        outcome.warnings += await self.channels.post_update(outcome.view, actor, "status", text)
         return outcome
 
     async def update(self, number: int, actor: Actor, text: str) -> Outcome:
@@ -333,7 +204,7 @@ class IncidentService:
             check_open(incident, "post an update")
             if Status(incident.status) == Status.RESOLVED:
                 raise UserError(f"INC-{incident.id} is resolved; add a note instead.")
-            await self._event(
+            await record(
                 store,
                 incident,
                 actor.person,
@@ -344,7 +215,7 @@ class IncidentService:
             )
 
         outcome = await self.change(number, actor, note_update)
-        outcome.warnings += await self.post_update(outcome.view, actor, "update", text)
+        outcome.warnings += await self.channels.post_update(outcome.view, actor, "update", text)
         return outcome
 
     async def set_severity(self, number: int, actor: Actor, level: int) -> Outcome:
@@ -355,9 +226,7 @@ class IncidentService:
             detail = f"SEV{incident.severity} → SEV{level}"
             incident.severity = level
             incident.updated_at = self._at(incident, now)
-            await self._event(
-                store, incident, actor.person, "severity", incident.updated_at, detail
-            )
+            await record(store, incident, actor.person, "severity", incident.updated_at, detail)
 
         return await self.change(number, actor, sev)
 
@@ -372,15 +241,13 @@ class IncidentService:
             if role == "commander":
                 incident.commander_key, incident.commander_name = person.key, person.name
             incident.updated_at = when
-            await self._event(store, incident, actor.person, "role", when, role, person.name)
+            await record(store, incident, actor.person, "role", when, role, person.name)
 
         return await self.change(number, actor, give)
 
     async def note(self, number: int, actor: Actor, text: str) -> Outcome:
         async def add(store: Store, incident: Incident, now: datetime) -> None:
-            await self._event(
-                store, incident, actor.person, "note", self._at(incident, now), "", text
-            )
+            await record(store, incident, actor.person, "note", self._at(incident, now), "", text)
 
         return await self.change(number, actor, add, refresh=False)
 
@@ -400,9 +267,7 @@ class IncidentService:
                     created_at=when,
                 )
             )
-            await self._event(
-                store, incident, actor.person, "task_added", when, str(task.number), text
-            )
+            await record(store, incident, actor.person, "task_added", when, str(task.number), text)
 
         return await self.change(number, actor, add)
 
@@ -418,7 +283,7 @@ class IncidentService:
             when = self._at(incident, now)
             task.done_at, task.done_by_name = when, actor.person.name
             store.save(task)
-            await self._event(
+            await record(
                 store, incident, actor.person, "task_done", when, str(task_number), task.text
             )
 
@@ -433,11 +298,13 @@ class IncidentService:
                 incident.summary = text
             elif status == Status.CANCELLED:
                 incident.cancel_reason = text
-            await self._event(store, incident, actor.person, status.value, when, "", text)
+            await record(store, incident, actor.person, status.value, when, "", text)
 
         outcome = await self.change(number, actor, finish)
         if status != Status.CLOSED:
-            outcome.warnings += await self.post_update(outcome.view, actor, status.value, text)
+            outcome.warnings += await self.channels.post_update(
+                outcome.view, actor, status.value, text
+            )
         return outcome
 
     @staticmethod

@@ -8,6 +8,7 @@ Alembic's own CLI works too for developers writing a new revision::
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.engine import ping, safe_url
 from storage.errors import SchemaTooNew
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any fixed number: replicas starting together take turns migrating PostgreSQL.
 _PG_LOCK_ID = 0x70C5111
@@ -90,6 +92,12 @@ async def upgrade(engine: AsyncEngine) -> SchemaState:
     _refuse_if_too_new(state, engine)
     if state.up_to_date:
         return state
+    log.info(
+        "migrating %s from %s to %s",
+        safe_url(str(engine.url)),
+        ", ".join(state.current) or "an empty database",
+        state.head,
+    )
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_ID})

@@ -71,6 +71,8 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 def _postgres_database(name: str, template: str | None = None) -> str:
     problem = postgres_problem()
+    if problem and os.environ.get("TOCSIN_REQUIRE_POSTGRES"):
+        pytest.fail(f"TOCSIN_REQUIRE_POSTGRES is set but {problem}")
     if problem:
         pytest.skip(problem)
     _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))

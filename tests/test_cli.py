@@ -105,38 +105,41 @@ def test_export_prints_the_timeline(database_url: str, tmp_path: Path) -> None:
 
 def test_run_serves_health_and_metrics_and_stops_cleanly(database_url: str, tmp_path: Path) -> None:
     env = tocsin_env(database_url, TOCSIN_HTTP_PORT="0")
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run"],
         cwd=tmp_path,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    try:
-        port, log = None, []
-        deadline = time.monotonic() + 60
-        while port is None and time.monotonic() < deadline:
-            line = process.stderr.readline() if process.stderr else ""
-            if not line and process.poll() is not None:
-                break
-            log.append(line)
-            if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
-                port = int(match.group(1))
-        assert port, "".join(log)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
-            assert response.status == 200
-            assert json.load(response) == {"status": "ok", "database": "ok", "version": __version__}
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            body = response.read().decode()
-        assert "tocsin_open_incidents 0" in body
-        process.send_signal(signal.SIGTERM)
-        _, rest = process.communicate(timeout=30)
-        assert process.returncode == 0
-        everything = "".join(log) + rest
-        assert "no chat platform is configured" in everything and "tocsin shell" in everything
-        assert "Traceback" not in everything
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+    ) as process:
+        assert process.stderr is not None
+        try:
+            port, log = None, []
+            deadline = time.monotonic() + 60
+            while port is None and time.monotonic() < deadline:
+                line = process.stderr.readline()
+                if not line and process.poll() is not None:
+                    break
+                log.append(line)
+                if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+                    port = int(match.group(1))
+            assert port, "".join(log)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+                assert response.status == 200
+                assert json.load(response) == {
+                    "status": "ok",
+                    "database": "ok",
+                    "version": __version__,
+                }
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+                body = response.read().decode()
+            assert "tocsin_open_incidents 0" in body
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            everything = "".join(log) + process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert "no chat platform is configured" in everything and "tocsin shell" in everything
+    assert "Traceback" not in everything

@@ -150,7 +150,10 @@ class Shell:
     async def _ask(self, field: FormField) -> str | None:
         choices = ""
         if field.choices:
-            choices = " [" + " | ".join(f"{c.value}: {c.label}" for c in field.choices) + "]"
+            shown = (
+                c.value if c.label == c.value else f"{c.value}: {c.label}" for c in field.choices
+            )
+            choices = " [" + " | ".join(shown) + "]"
         default = f" (default {field.initial})" if field.initial else ""
         optional = " (optional)" if not field.required else ""
         label = f"{field.label}{choices}{default}{optional}: "
