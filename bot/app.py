@@ -24,6 +24,7 @@ from bot.platform import ChatPlatform
 from bot.presenter import Presenter
 from bot.settings import Settings
 from bot.web import make_web_app
+from bot.wiring import Wiring
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.errors import StorageError
 from storage.migrate import SchemaState, require_current, upgrade
@@ -73,8 +74,9 @@ async def open_core(
     clock = clock or SystemClock()
     directory = Directory(config)
     presenter = Presenter(config, directory)
-    service = IncidentService(sessions, config, directory, platforms, presenter, clock)
-    dispatcher = Dispatcher(service, config, directory, platforms, presenter, clock)
+    wiring = Wiring(sessions, config, directory, platforms, presenter, clock)
+    service = IncidentService(wiring)
+    dispatcher = Dispatcher(wiring, service)
     return Core(settings, config, engine, sessions, service, dispatcher, presenter)
 
 

@@ -7,17 +7,15 @@ Platform failures never undo what was saved: each method returns warnings for th
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 
-from bot.clock import Clock
-from bot.config import TocsinConfig
 from bot.errors import ChannelNameTaken, PlatformError
-from bot.identity import Actor, Directory, Person
+from bot.identity import Actor, Person
 from bot.naming import channel_name
 from bot.platform import ChannelRef, ChatPlatform, MessageRef
-from bot.presenter import IncidentView, Presenter
+from bot.presenter import IncidentView
 from bot.timeline import record
-from storage.engine import SessionFactory
+from bot.wiring import Wiring
 from storage.models import ChannelBinding, Incident
 from storage.repo import Store
 
@@ -27,38 +25,25 @@ MAX_NAME_ATTEMPTS = 20
 
 
 class IncidentChannels:
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        config: TocsinConfig,
-        directory: Directory,
-        platforms: Mapping[str, ChatPlatform],
-        presenter: Presenter,
-        clock: Clock,
-        reload: Callable[[int], Awaitable[IncidentView]],
-    ) -> None:
-        self._sessions = sessions
-        self._config = config
-        self._directory = directory
-        self._platforms = platforms
-        self._presenter = presenter
-        self._clock = clock
+    def __init__(self, wiring: Wiring, reload: Callable[[int], Awaitable[IncidentView]]) -> None:
+        self._w = wiring
         self._reload = reload
 
     async def open(self, actor: Actor, view: IncidentView, commander: Person) -> list[str]:
         """Create the incident's channel on the declaring platform, post and pin its card,
         announce it. A platform failure leaves the incident declared; the warning says so."""
-        platform = self._platforms[actor.platform]
+        platform = self._w.platforms[actor.platform]
         incident = view.incident
         assert incident.id is not None
         try:
             channel = await self._create(platform, incident)
             invitees = {
-                self._directory.platform_id(p.key, platform.name) for p in (actor.person, commander)
+                self._w.directory.platform_id(p.key, platform.name)
+                for p in (actor.person, commander)
             }
             await platform.invite(channel, sorted(i for i in invitees if i))
-            now = self._clock.now()
-            async with self._sessions() as session, session.begin():
+            now = self._w.clock.now()
+            async with self._w.sessions() as session, session.begin():
                 store = Store(session)
                 binding = await store.add_binding(
                     ChannelBinding(
@@ -71,13 +56,13 @@ class IncidentChannels:
                 )
                 await record(store, incident, actor.person, "channel", now, channel.name)
             view = await self._reload(incident.id)
-            card = self._presenter.card(view, platform)
+            card = self._w.presenter.card(view, platform)
             message = await platform.post_card(channel, card, pin=True)
-            async with self._sessions() as session, session.begin():
+            async with self._w.sessions() as session, session.begin():
                 binding.card_message_id = message.id
                 session.add(binding)
-            announce = await platform.find_channel(self._config.incident.announce_channel)
-            text = self._presenter.render(
+            announce = await platform.find_channel(self._w.config.incident.announce_channel)
+            text = self._w.presenter.render(
                 platform, "announcement", view=await self._reload(incident.id)
             )
             await platform.post_message(announce, text)
@@ -88,13 +73,13 @@ class IncidentChannels:
 
     async def _create(self, platform: ChatPlatform, incident: Incident) -> ChannelRef:
         assert incident.id is not None
-        prefix = self._config.incident.channel_prefix
-        topic = self._presenter.topic(platform, incident)
+        prefix = self._w.config.incident.channel_prefix
+        topic = self._w.presenter.topic(platform, incident)
         for attempt in range(MAX_NAME_ATTEMPTS):
             name = channel_name(
                 prefix, incident.id, incident.title, platform.channel_rules, attempt
             )
-            async with self._sessions() as session:
+            async with self._w.sessions() as session:
                 if await Store(session).channel_name_used(platform.name, name):
                     continue
             try:
@@ -107,10 +92,10 @@ class IncidentChannels:
         """Edit the incident's card in place wherever it is shown."""
         warnings = []
         for binding in view.bindings:
-            platform = self._platforms.get(binding.platform)
+            platform = self._w.platforms.get(binding.platform)
             if platform is None or binding.card_message_id is None:
                 continue
-            card = self._presenter.card(view, platform)
+            card = self._w.presenter.card(view, platform)
             try:
                 await platform.update_card(
                     MessageRef(binding.channel_id, binding.card_message_id), card
@@ -126,17 +111,17 @@ class IncidentChannels:
         """Post a status update in the incident's channels and mirror it to announce channels."""
         warnings = []
         for binding in view.bindings:
-            platform = self._platforms.get(binding.platform)
+            platform = self._w.platforms.get(binding.platform)
             if platform is None:
                 continue
-            body = self._presenter.render(
+            body = self._w.presenter.render(
                 platform, "status_update", view=view, kind=kind, text=text, author=actor.person
             )
             try:
                 await platform.post_message(
                     ChannelRef(binding.channel_id, binding.channel_name), body
                 )
-                announce = await platform.find_channel(self._config.incident.announce_channel)
+                announce = await platform.find_channel(self._w.config.incident.announce_channel)
                 await platform.post_message(announce, body)
             except PlatformError as exc:
                 warnings.append(f"the update could not be posted on {platform.name}: {exc}")

@@ -6,44 +6,30 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import TocsinConfig
 from bot.errors import PlatformError, UserError
 from bot.grammar import COMMANDS, Grammar, Request, UnknownCommand, check_text, check_title
-from bot.identity import Actor, Directory, Person
+from bot.identity import Actor, Person
 from bot.inbound import Action, Command
 from bot.incidents import IncidentService, Outcome
 from bot.lifecycle import WORKING, Status
 from bot.platform import ChatPlatform
-from bot.presenter import Presenter
 from bot.ui import Card, Choice, Form, FormField, Reply
+from bot.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(
-        self,
-        service: IncidentService,
-        config: TocsinConfig,
-        directory: Directory,
-        platforms: Mapping[str, ChatPlatform],
-        presenter: Presenter,
-        clock: Clock,
-    ) -> None:
+    def __init__(self, wiring: Wiring, service: IncidentService) -> None:
+        self._w = wiring
         self._service = service
-        self._config = config
-        self._directory = directory
-        self._platforms = platforms
-        self._presenter = presenter
-        self._clock = clock
-        self._grammar = Grammar(config)
+        self._grammar = Grammar(wiring.config)
 
     async def command(self, command: Command) -> Reply:
-        platform = self._platforms[command.platform]
+        platform = self._w.platforms[command.platform]
         actor = self._actor(command.platform, command.actor, command.channel)
 
         async def run() -> Reply:
@@ -60,7 +46,7 @@ class Dispatcher:
         return await self._guard(platform, run)
 
     async def action(self, action: Action) -> Reply:
-        platform = self._platforms[action.platform]
+        platform = self._w.platforms[action.platform]
         actor = self._actor(action.platform, action.actor, action.channel)
 
         async def run() -> Reply:
@@ -73,12 +59,12 @@ class Dispatcher:
         number = await self._service.incident_in(platform_name, channel_id)
         if number is None:
             return None
-        return self._presenter.card(
-            await self._service.view(number), self._platforms[platform_name]
+        return self._w.presenter.card(
+            await self._service.view(number), self._w.platforms[platform_name]
         )
 
     def _actor(self, platform: str, user: Any, channel: Any) -> Actor:
-        return Actor(platform, self._directory.person(platform, user), channel)
+        return Actor(platform, self._w.directory.person(platform, user), channel)
 
     def _request_for(self, action: Action) -> Request:
         """A button click or form submission, as the command it stands for."""
@@ -113,19 +99,20 @@ class Dispatcher:
             return await run()
         except UserError as exc:
             return Reply(
-                self._presenter.render(platform, "error", message=str(exc), error_id=None), ok=False
+                self._w.presenter.render(platform, "error", message=str(exc), error_id=None),
+                ok=False,
             )
         except Exception:
             error_id = uuid.uuid4().hex[:8]
             log.exception("error %s while handling a request on %s", error_id, platform.name)
             return Reply(
-                self._presenter.render(platform, "error", message="", error_id=error_id), ok=False
+                self._w.presenter.render(platform, "error", message="", error_id=error_id), ok=False
             )
 
     def _help(
         self, platform: ChatPlatform, unknown: str | None = None, suggestion: str | None = None
     ) -> Reply:
-        text = self._presenter.render(
+        text = self._w.presenter.render(
             platform, "help", commands=COMMANDS, unknown=unknown, suggestion=suggestion
         )
         return Reply(text, ok=unknown is None)
@@ -137,7 +124,7 @@ class Dispatcher:
             return await self._declare(request, actor, platform)
         if request.name == "list":
             incidents = await self._service.incidents(request.scope)
-            text = self._presenter.render(
+            text = self._w.presenter.render(
                 platform, "list", incidents=incidents, scope=request.scope
             )
             return Reply(text)
@@ -157,7 +144,7 @@ class Dispatcher:
         service, name = self._service, request.name
         if name in ("roles", "tasks", "timeline"):
             view = await service.view(number)
-            return Reply(self._presenter.render(platform, name, view=view))
+            return Reply(self._w.presenter.render(platform, name, view=view))
         if name == "export":
             return await self._export(number, actor, platform)
         if name == "status" and request.form:
@@ -201,7 +188,7 @@ class Dispatcher:
         raise AssertionError(f"no handler for {request!r}")
 
     def _reply(self, platform: ChatPlatform, kind: str, outcome: Outcome, **context: Any) -> Reply:
-        text = self._presenter.render(
+        text = self._w.presenter.render(
             platform, "reply", kind=kind, view=outcome.view, warnings=outcome.warnings, **context
         )
         return Reply(text, ephemeral=False)
@@ -220,7 +207,7 @@ class Dispatcher:
 
     async def _export(self, number: int, actor: Actor, platform: ChatPlatform) -> Reply:
         view = await self._service.view(number)
-        content = self._presenter.export_markdown(view, self._clock.now())
+        content = self._w.presenter.export_markdown(view, self._w.clock.now())
         filename = f"{view.ref.lower()}-timeline.md"
         try:
             await platform.upload_file(
@@ -234,14 +221,15 @@ class Dispatcher:
         user_id = platform.parse_mention(token)
         if user_id is None:
             raise UserError(f"'{token}' is not a person; mention them, like @name.")
-        return self._directory.person(platform.name, await platform.resolve_user(user_id))
+        return self._w.directory.person(platform.name, await platform.resolve_user(user_id))
 
     def _declare_form(self) -> Form:
-        default = self._config.default_level
+        default = self._w.config.default_level
         severities = tuple(
-            Choice(key[3:], f"{key} · {sev.label}") for key, sev in self._config.severities.items()
+            Choice(key[3:], f"{key} · {sev.label}")
+            for key, sev in self._w.config.severities.items()
         )
-        services = tuple(Choice(name, name) for name in self._config.services)
+        services = tuple(Choice(name, name) for name in self._w.config.services)
         return Form(
             title="Declare an incident",
             action="declare",

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.channels import IncidentChannels
-from bot.clock import Clock
-from bot.config import TocsinConfig
 from bot.errors import UserError
-from bot.identity import Actor, Directory, Person
+from bot.identity import Actor, Person
 from bot.lifecycle import OPEN, Status, check_open, move
-from bot.platform import ChatPlatform
-from bot.presenter import IncidentView, Presenter
+from bot.presenter import IncidentView
 from bot.timeline import record
-from storage.engine import SessionFactory
+from bot.wiring import Wiring
 from storage.models import Incident, Task
 from storage.repo import Store
 
@@ -42,29 +39,14 @@ Change = Callable[[Store, Incident, datetime], Awaitable[None]]
 
 
 class IncidentService:
-    def __init__(
-        self,
-        sessions: SessionFactory,
-        config: TocsinConfig,
-        directory: Directory,
-        platforms: Mapping[str, ChatPlatform],
-        presenter: Presenter,
-        clock: Clock,
-    ) -> None:
-        self._sessions = sessions
-        self._config = config
-        self._directory = directory
-        self._platforms = platforms
-        self._presenter = presenter
-        self._clock = clock
-        self.channels = IncidentChannels(
-            sessions, config, directory, platforms, presenter, clock, self.view
-        )
+    def __init__(self, wiring: Wiring) -> None:
+        self._w = wiring
+        self.channels = IncidentChannels(wiring, self.view)
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # reading
     async def view(self, number: int) -> IncidentView:
-        async with self._sessions() as session:
+        async with self._w.sessions() as session:
             store = Store(session)
             incident = await store.incident(number)
             if incident is None:
@@ -72,17 +54,17 @@ class IncidentService:
             return await self._view(store, incident)
 
     async def incident_in(self, platform: str, channel_id: str) -> int | None:
-        async with self._sessions() as session:
+        async with self._w.sessions() as session:
             binding = await Store(session).binding_for_channel(platform, channel_id)
             return binding.incident_id if binding else None
 
     async def incidents(self, scope: str, limit: int = 25) -> list[Incident]:
         statuses = [s.value for s in OPEN] if scope == "open" else None
-        async with self._sessions() as session:
+        async with self._w.sessions() as session:
             return await Store(session).incidents(statuses=statuses, limit=limit)
 
     async def counts(self) -> list[tuple[int, str, int]]:
-        async with self._sessions() as session:
+        async with self._w.sessions() as session:
             return await Store(session).count_by()
 
     # declaring
@@ -95,11 +77,11 @@ class IncidentService:
         service: str | None,
         description: str,
     ) -> Outcome:
-        level = severity or self._config.default_level
+        level = severity or self._w.config.default_level
         service = self._check_service(service)
         commander = self._commander(actor.person)
-        now = self._clock.now()
-        async with self._sessions() as session, session.begin():
+        now = self._w.clock.now()
+        async with self._w.sessions() as session, session.begin():
             store = Store(session)
             incident = await store.add_incident(
                 Incident(
@@ -124,18 +106,18 @@ class IncidentService:
         return Outcome(await self.view(incident.id), warnings)
 
     def _check_service(self, service: str | None) -> str | None:
-        if service is None or not self._config.services:
+        if service is None or not self._w.config.services:
             return service
-        if service not in self._config.services:
-            known = ", ".join(self._config.services)
+        if service not in self._w.config.services:
+            known = ", ".join(self._w.config.services)
             raise UserError(f"there is no service '{service}'; the services are: {known}.")
         return service
 
     def _commander(self, declarer: Person) -> Person:
-        key = self._config.incident.commander
+        key = self._w.config.incident.commander
         if key == "declarer":
             return declarer
-        person = self._directory.known(key)
+        person = self._w.directory.known(key)
         assert person is not None, "config validation guarantees the commander exists"
         return person
 
@@ -154,12 +136,12 @@ class IncidentService:
         """Run ``change`` on INC-``number`` in one transaction, then refresh its cards
         (unless the change cannot alter them)."""
         async with self._locked(number):
-            async with self._sessions() as session, session.begin():
+            async with self._w.sessions() as session, session.begin():
                 store = Store(session)
                 incident = await store.incident(number, lock=True)
                 if incident is None:
                     raise UserError(f"there is no incident INC-{number}.")
-                await change(store, incident, self._clock.now())
+                await change(store, incident, self._w.clock.now())
                 store.save(incident)
             outcome = Outcome(await self.view(number))
         if refresh:
@@ -174,7 +156,7 @@ class IncidentService:
             tasks=await store.tasks(incident.id),
             bindings=await store.bindings(incident.id),
             events=await store.events(incident.id),
-            severity=self._config.severity(incident.severity),
+            severity=self._w.config.severity(incident.severity),
         )
 
     # the changes themselves: each checks, moves, and writes its timeline event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,11 +14,21 @@ from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
 from storage import timers
-from storage.engine import create_engine, ping, session_factory
+from storage.engine import SessionFactory, create_engine, ping, session_factory
 from storage.errors import DatabaseUnreachable, SchemaTooNew, UnsupportedDatabase
 from storage.migrate import require_current, schema_state, upgrade
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[SessionFactory]:
+    """Sessions on a fresh database at the current schema."""
+    engine = create_engine(database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
 
 
 async def test_fresh_database_migrates_to_head_and_again_is_a_no_op(
@@ -84,117 +95,87 @@ def test_unsupported_urls_are_refused_with_the_supported_ones() -> None:
         create_engine("::nonsense::")
 
 
-async def test_times_come_back_as_utc_on_every_backend(empty_database_url: str) -> None:
-    engine = create_engine(empty_database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
-        assert await timers.schedule(
-            sessions, kind="remind", subject="incident:1", step=0, due_at=NOW, now=NOW
-        )
-        (row,) = await timers.pending(sessions, "incident:1")
-        assert row.due_at == NOW
-        assert row.due_at.tzinfo is not None
-    finally:
-        await engine.dispose()
+async def test_times_come_back_as_utc_on_every_backend(sessions: SessionFactory) -> None:
+    assert await timers.schedule(
+        sessions, kind="remind", subject="incident:1", step=0, due_at=NOW, now=NOW
+    )
+    (row,) = await timers.pending(sessions, "incident:1")
+    assert row.due_at == NOW
+    assert row.due_at.tzinfo is not None
 
 
-async def test_a_timer_cannot_be_scheduled_twice(empty_database_url: str) -> None:
-    engine = create_engine(empty_database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
-        args = {"kind": "escalate", "subject": "incident:1", "step": 1, "due_at": NOW, "now": NOW}
-        assert await timers.schedule(sessions, **args)  # type: ignore[arg-type]
-        assert not await timers.schedule(sessions, **args)  # type: ignore[arg-type]
-        assert len(await timers.pending(sessions, "incident:1")) == 1
-    finally:
-        await engine.dispose()
+async def test_a_timer_cannot_be_scheduled_twice(sessions: SessionFactory) -> None:
+    args = {"kind": "escalate", "subject": "incident:1", "step": 1, "due_at": NOW, "now": NOW}
+    assert await timers.schedule(sessions, **args)  # type: ignore[arg-type]
+    assert not await timers.schedule(sessions, **args)  # type: ignore[arg-type]
+    assert len(await timers.pending(sessions, "incident:1")) == 1
 
 
 async def test_due_timers_are_claimed_exactly_once_by_racing_claimers(
-    empty_database_url: str,
+    sessions: SessionFactory,
 ) -> None:
-    engine = create_engine(empty_database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
-        for step in range(30):
-            await timers.schedule(
-                sessions,
-                kind="escalate",
-                subject="incident:9",
-                step=step,
-                due_at=NOW + timedelta(seconds=step % 3),
-                now=NOW,
-            )
+    for step in range(30):
         await timers.schedule(
             sessions,
             kind="escalate",
             subject="incident:9",
-            step=99,
-            due_at=NOW + timedelta(hours=1),
+            step=step,
+            due_at=NOW + timedelta(seconds=step % 3),
             now=NOW,
         )
-        results = await asyncio.gather(
-            *[
-                timers.claim_due(
-                    sessions,
-                    owner=f"replica-{i}",
-                    now=NOW + timedelta(seconds=5),
-                    lease=timedelta(minutes=1),
-                )
-                for i in range(4)
-            ]
-        )
-        claimed = [row.step for batch in results for row in batch]
-        assert sorted(claimed) == list(range(30)), "every due timer once, the future one never"
-        owners = {row.step: row.lease_owner for batch in results for row in batch}
-        first = results[0][0] if results[0] else next(r[0] for r in results if r)
-        assert await timers.finish(sessions, first.id or 0, owner=owners[first.step] or "")
-        assert not await timers.finish(sessions, first.id or 0, owner="someone-else")
-    finally:
-        await engine.dispose()
+    await timers.schedule(
+        sessions,
+        kind="escalate",
+        subject="incident:9",
+        step=99,
+        due_at=NOW + timedelta(hours=1),
+        now=NOW,
+    )
+    results = await asyncio.gather(
+        *[
+            timers.claim_due(
+                sessions,
+                owner=f"replica-{i}",
+                now=NOW + timedelta(seconds=5),
+                lease=timedelta(minutes=1),
+            )
+            for i in range(4)
+        ]
+    )
+    claimed = [row.step for batch in results for row in batch]
+    assert sorted(claimed) == list(range(30)), "every due timer once, the future one never"
+    owners = {row.step: row.lease_owner for batch in results for row in batch}
+    first = results[0][0] if results[0] else next(r[0] for r in results if r)
+    assert await timers.finish(sessions, first.id or 0, owner=owners[first.step] or "")
+    assert not await timers.finish(sessions, first.id or 0, owner="someone-else")
 
 
 async def test_a_claim_whose_owner_died_is_taken_over_after_its_lease(
-    empty_database_url: str,
+    sessions: SessionFactory,
 ) -> None:
-    engine = create_engine(empty_database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
+    await timers.schedule(
+        sessions, kind="remind", subject="incident:2", step=0, due_at=NOW, now=NOW
+    )
+    (mine,) = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
+    assert (
+        await timers.claim_due(
+            sessions, owner="b", now=NOW + timedelta(seconds=30), lease=timedelta(minutes=1)
+        )
+        == []
+    )
+    (taken,) = await timers.claim_due(
+        sessions, owner="b", now=NOW + timedelta(minutes=2), lease=timedelta(minutes=1)
+    )
+    assert taken.id == mine.id and taken.attempts == 2 and taken.lease_owner == "b"
+    assert not await timers.finish(sessions, mine.id or 0, owner="a")
+    assert await timers.finish(sessions, mine.id or 0, owner="b")
+
+
+async def test_cancelled_timers_are_never_claimed(sessions: SessionFactory) -> None:
+    for kind in ("escalate", "remind"):
         await timers.schedule(
-            sessions, kind="remind", subject="incident:2", step=0, due_at=NOW, now=NOW
+            sessions, kind=kind, subject="incident:3", step=0, due_at=NOW, now=NOW
         )
-        (mine,) = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
-        assert (
-            await timers.claim_due(
-                sessions, owner="b", now=NOW + timedelta(seconds=30), lease=timedelta(minutes=1)
-            )
-            == []
-        )
-        (taken,) = await timers.claim_due(
-            sessions, owner="b", now=NOW + timedelta(minutes=2), lease=timedelta(minutes=1)
-        )
-        assert taken.id == mine.id and taken.attempts == 2 and taken.lease_owner == "b"
-        assert not await timers.finish(sessions, mine.id or 0, owner="a")
-        assert await timers.finish(sessions, mine.id or 0, owner="b")
-    finally:
-        await engine.dispose()
-
-
-async def test_cancelled_timers_are_never_claimed(empty_database_url: str) -> None:
-    engine = create_engine(empty_database_url)
-    await upgrade(engine)
-    sessions = session_factory(engine)
-    try:
-        for kind in ("escalate", "remind"):
-            await timers.schedule(
-                sessions, kind=kind, subject="incident:3", step=0, due_at=NOW, now=NOW
-            )
-        assert await timers.cancel(sessions, subject="incident:3", kind="escalate") == 1
-        claimed = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
-        assert [row.kind for row in claimed] == ["remind"]
-    finally:
-        await engine.dispose()
+    assert await timers.cancel(sessions, subject="incident:3", kind="escalate") == 1
+    claimed = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
+    assert [row.kind for row in claimed] == ["remind"]
