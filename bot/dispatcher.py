@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.capture import ChannelCapture
 from bot.errors import PlatformError, UserError
 from bot.grammar import COMMANDS, Grammar, Request, UnknownCommand, check_text, check_title
 from bot.identity import Actor, Person
-from bot.inbound import Action, Command
+from bot.inbound import Action, ChannelEvent, Command
 from bot.incidents import IncidentService, Outcome
 from bot.lifecycle import WORKING, Status
 from bot.platform import ChatPlatform
@@ -27,6 +28,7 @@ class Dispatcher:
         self._w = wiring
         self._service = service
         self._grammar = Grammar(wiring.config)
+        self._capture = ChannelCapture(wiring)
 
     async def command(self, command: Command) -> Reply:
         platform = self._w.platforms[command.platform]
@@ -53,6 +55,16 @@ class Dispatcher:
             return await self._run(self._request_for(action), actor, platform)
 
         return await self._guard(platform, run)
+
+    async def channel_event(self, event: ChannelEvent) -> bool:
+        """Capture a message, edit, deletion, pin or arrival in an incident's channel onto
+        its timeline; ``False`` if there was nothing to record. Never raises: a failure is
+        logged, since there is nobody to answer."""
+        try:
+            return await self._capture.capture(event)
+        except Exception:
+            log.exception("could not capture a %s event from %s", event.kind, event.platform)
+            return False
 
     async def card_for_channel(self, platform_name: str, channel_id: str) -> Card | None:
         """The card of the incident whose channel this is (to show it again), if any."""

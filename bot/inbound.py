@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
 
 from bot.platform import ChannelRef, UserRef
 
@@ -28,3 +30,24 @@ class Action:
     name: str
     incident_id: int | None = None
     values: dict[str, str] = field(default_factory=dict)
+
+
+ChannelEventKind = Literal["message", "edit", "delete", "pin", "joined"]
+
+
+@dataclass(frozen=True)
+class ChannelEvent:
+    """Something that happened in a channel, to capture on an incident's timeline.
+
+    ``message_id`` names the message a ``message``, ``edit``, ``delete`` or ``pin`` is
+    about; ``at`` is when it happened on the platform (not when it reached Tocsin).
+    Adapters do not send the bot's own messages.
+    """
+
+    platform: str
+    channel_id: str
+    kind: ChannelEventKind
+    message_id: str
+    actor: UserRef
+    at: datetime
+    text: str = ""

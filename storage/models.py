@@ -70,7 +70,10 @@ class TimelineEvent(SQLModel, table=True):
     """One line of an incident's timeline, with its original time and author."""
 
     __tablename__ = "timeline_events"
-    __table_args__ = (Index("ix_timeline_incident_at", "incident_id", "at"),)
+    __table_args__ = (
+        Index("ix_timeline_incident_at", "incident_id", "at"),
+        Index("ix_timeline_message", "platform", "message_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int = Field(foreign_key="incidents.id")

@@ -84,6 +84,15 @@ class Store:
         )
         return list((await self.session.exec(query)).all())
 
+    async def message_events(self, platform: str, message_id: str) -> list[TimelineEvent]:
+        """The timeline events about one chat message (the message, its edits, its pins)."""
+        query = (
+            select(TimelineEvent)
+            .where(TimelineEvent.platform == platform, TimelineEvent.message_id == message_id)
+            .order_by(col(TimelineEvent.id))
+        )
+        return list((await self.session.exec(query)).all())
+
     # roles
     async def roles(self, incident_id: int) -> list[RoleAssignment]:
         query = (

@@ -11,6 +11,7 @@ FIRST = """\
 #inc-1-checkout-returns-500
 1
 /incident status identified bad config in 4.2
+the config flag flipped at 09:58, @everyone
 /incident task add roll back 4.2 @bob
 @bob
 /incident assign operations @bob
@@ -111,5 +112,5 @@ def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path
     assert "⚠️ a name is letters" in out
     assert "⚠️ a channel name is lowercase" in out
     assert "⚠️ there is no button 7" in out
-    assert "the shell does not record" in out
+    assert "#incidents is not an incident channel: chat here is not recorded" in out
     assert "/page is not a Tocsin command" in out

@@ -179,3 +179,31 @@ async def test_cancelled_timers_are_never_claimed(sessions: SessionFactory) -> N
     assert await timers.cancel(sessions, subject="incident:3", kind="escalate") == 1
     claimed = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
     assert [row.kind for row in claimed] == ["remind"]
+
+
+async def test_an_older_database_is_upgraded_and_keeps_its_data(empty_database_url: str) -> None:
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    engine = create_engine(empty_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0001"))
+            await conn.execute(
+                text(
+                    "INSERT INTO incidents (title, description, severity, status, commander_key, "
+                    "commander_name, declared_by_key, declared_by_name, declared_on, summary, "
+                    "cancel_reason, declared_at, updated_at) VALUES ('Old one', '', 2, 'resolved', "
+                    "'a', 'A', 'a', 'A', 'console', '', '', '2026-01-01 00:00:00', "
+                    "'2026-01-01 00:00:00')"
+                )
+            )
+        assert (await schema_state(engine)).current == ("0001",)
+        state = await upgrade(engine)
+        assert state.up_to_date
+        async with engine.connect() as conn:
+            titles = (await conn.execute(text("SELECT title FROM incidents"))).scalars().all()
+        assert titles == ["Old one"]
+    finally:
+        await engine.dispose()

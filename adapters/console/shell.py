@@ -9,11 +9,13 @@ from a pipe, so scripts and tests can drive it.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 from typing import TextIO
 
 from adapters.console.platform import ConsolePlatform, valid_channel, valid_person
 from bot.dispatcher import Dispatcher
-from bot.inbound import Action, Command
+from bot.inbound import Action, ChannelEvent, Command
 from bot.platform import ChannelRef, UserRef
 from bot.ui import Form, FormField, Reply
 
@@ -21,6 +23,8 @@ SHELL_HELP = """\
 Tocsin shell · lines starting with / are slash commands (try /incident help)
   #name     switch to channel #name        @name   type as @name
   1, 2, …   click that button of the card shown last
+  any text  chat; in an incident's channel it goes on the timeline
+  any text  chat; in an incident's channel it goes on the timeline
   quit      leave (everything is saved; the next tocsin shell carries on)"""
 
 
@@ -85,11 +89,25 @@ class Shell:
         elif line in ("help", "?"):
             say(SHELL_HELP)
         else:
-            say(
-                "(a plain line is chat, which the shell does not record; "
-                "use /incident note <text>, or type help)"
-            )
+            await self._chat(line)
         return True
+
+    async def _chat(self, line: str) -> None:
+        """A plain line is a chat message: in an incident's channel, it goes on the timeline."""
+        event = ChannelEvent(
+            "console",
+            self.channel.id,
+            "message",
+            uuid.uuid4().hex,
+            UserRef(self.user, self.user),
+            datetime.now(UTC),
+            line,
+        )
+        if not await self._dispatcher.channel_event(event):
+            self._platform.say(
+                f"(#{self.channel.name} is not an incident channel: chat here is not recorded; "
+                "type help for the shell's commands)"
+            )
 
     async def _switch_channel(self, line: str) -> None:
         name = valid_channel(line)

@@ -1,0 +1,76 @@
+"""Channel capture onto the timeline: messages, edits, deletions, pins, arrivals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.inbound import ChannelEvent, ChannelEventKind
+from bot.platform import UserRef
+from tests.conftest import Chat
+
+
+async def happened(
+    chat: Chat,
+    kind: ChannelEventKind,
+    message_id: str,
+    text: str = "",
+    who: str = "bob",
+    channel_id: str | None = None,
+    after: int = 60,
+) -> bool:
+    event = ChannelEvent(
+        chat.platform.name,
+        channel_id or chat.channel(1).id,
+        kind,
+        message_id,
+        UserRef(who, who.title()),
+        chat.clock.now() + timedelta(seconds=after),
+        text,
+    )
+    return await chat.core.dispatcher.channel_event(event)
+
+
+async def test_messages_edits_deletions_pins_and_arrivals_reach_the_timeline(chat: Chat) -> None:
+    await chat.run("declare Payments failing")
+    assert await happened(chat, "joined", "join-bob")
+    assert await happened(chat, "message", "m1", "card processor returns 502", after=70)
+    assert await happened(chat, "edit", "m1", "card processor returns 503", after=80)
+    assert await happened(chat, "pin", "m1", after=90)
+    assert await happened(chat, "message", "m2", "my password is hunter2", who="carol", after=95)
+    assert await happened(chat, "delete", "m2", who="carol", after=99)
+
+    timeline = (await chat.run("timeline", channel=chat.channel(1))).text
+    assert "Bob joined the channel" in timeline
+    assert "Bob said: card processor returns 502 *(edited)*" in timeline
+    assert "Bob edited their message: card processor returns 503" in timeline
+    assert "Bob pinned: card processor returns 502" in timeline
+    assert "Carol *(deleted a message)*" in timeline
+    assert "hunter2" not in timeline
+    export = await chat.core.service.view(1)
+    assert [e.at for e in export.events] == sorted(e.at for e in export.events)
+
+
+async def test_an_event_delivered_twice_is_recorded_once(chat: Chat) -> None:
+    await chat.run("declare Payments failing")
+    assert await happened(chat, "message", "m1", "hello")
+    assert not await happened(chat, "message", "m1", "hello")
+    assert await happened(chat, "edit", "m1", "hello!", after=61)
+    assert not await happened(chat, "edit", "m1", "hello!", after=61)
+    kinds = [e.kind for e in (await chat.core.service.view(1)).events]
+    assert kinds.count("message") == 1 and kinds.count("edit") == 1
+
+
+async def test_chat_outside_incident_channels_and_unknown_messages_are_ignored(chat: Chat) -> None:
+    await chat.run("declare Payments failing")
+    assert not await happened(chat, "message", "x1", "lunch?", channel_id="random")
+    assert not await happened(chat, "edit", "never-seen", "edited")
+    assert not await happened(chat, "delete", "never-seen")
+    assert [e.kind for e in (await chat.core.service.view(1)).events] == ["declared", "channel"]
+
+
+async def test_user_text_in_captured_messages_cannot_ping_or_format(chat: Chat) -> None:
+    await chat.run("declare Payments failing")
+    await happened(chat, "message", "m1", "@everyone **look** <!channel>")
+    timeline = (await chat.run("timeline", channel=chat.channel(1))).text
+    assert "@everyone" not in timeline
+    assert r"\*\*look\*\* \<!channel\>" in timeline
