@@ -14,6 +14,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console import ConsolePlatform, Shell
+from adapters.slack.app import SlackAdapter
+from adapters.slack.platform import SlackPlatform, make_client
 from bot.clock import Clock, SystemClock
 from bot.config import TocsinConfig, load_config
 from bot.dispatcher import Dispatcher
@@ -122,21 +124,37 @@ def parse_reference(reference: str) -> int:
     return int(digits)
 
 
+def mount_slack(core: Core, platform: SlackPlatform, web_app: web.Application) -> SlackAdapter:
+    """The Slack app on ``/slack/events`` of the web server (HTTP mode)."""
+    adapter = SlackAdapter(core.dispatcher, platform, core.settings.slack_signing_secret or "")
+    web_app.router.add_post("/slack/events", adapter.handle)
+    return adapter
+
+
 async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """``tocsin run``: the web server and every configured platform, until SIGINT/SIGTERM."""
     platforms: dict[str, ChatPlatform] = {}
+    slack = None
+    if settings.slack_bot_token:
+        slack = SlackPlatform(make_client(settings.slack_bot_token, settings.slack_api_url))
+        platforms[slack.name] = slack
     core = await open_core(settings, platforms)
-    runner = web.AppRunner(make_web_app(core.engine, core.service.counts))
+    web_app = make_web_app(core.engine, core.service.counts)
+    adapter = mount_slack(core, slack, web_app) if slack else None
+    runner = web.AppRunner(web_app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.http_port
         log.info("listening on http://%s:%s (/healthz, /metrics)", settings.http_host, port)
+        if adapter is not None:
+            log.info("Slack: HTTP mode; point the app's Request URLs at /slack/events")
         if not platforms:
             log.warning(
-                "no chat platform is configured, so only the HTTP server runs. "
-                "To try Tocsin without one, run: tocsin shell"
+                "no chat platform is configured, so only the HTTP server runs. Set "
+                "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack (see the README); "
+                "to try Tocsin without one, run: tocsin shell"
             )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -148,4 +166,6 @@ async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> 
         log.info("stopping")
     finally:
         await runner.cleanup()
+        if adapter is not None:
+            await adapter.drain()
         await core.aclose()

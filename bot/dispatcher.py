@@ -109,7 +109,9 @@ class Dispatcher:
     async def _guard(self, platform: ChatPlatform, run: Callable[[], Awaitable[Reply]]) -> Reply:
         try:
             return await run()
-        except UserError as exc:
+        except (UserError, PlatformError) as exc:
+            # A PlatformError that gets this far came before anything was saved (a user
+            # lookup, an upload): the platform's refusal is the answer.
             return Reply(
                 self._w.presenter.render(platform, "error", message=str(exc), error_id=None),
                 ok=False,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -24,6 +24,10 @@ class Settings:
     config_path: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 3000
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -37,6 +41,7 @@ class Settings:
             config_path=_config_path(values.get("TOCSIN_CONFIG")),
             http_host=values.get("TOCSIN_HTTP_HOST") or "127.0.0.1",
             http_port=_port(values.get("TOCSIN_HTTP_PORT")),
+            **_slack(values),
         )
 
 
@@ -56,3 +61,32 @@ def _port(value: str | None) -> int:
     if not 0 <= port <= 65535:
         raise ConfigError(f"TOCSIN_HTTP_PORT must be a number from 0 to 65535, not {value!r}")
     return port
+
+
+def _slack(values: Mapping[str, str]) -> dict[str, str | None]:
+    token = values.get("SLACK_BOT_TOKEN") or None
+    secret = values.get("SLACK_SIGNING_SECRET") or None
+    app_token = values.get("SLACK_APP_TOKEN") or None
+    url = values.get("SLACK_API_URL") or None
+    if token and not (secret or app_token):
+        raise ConfigError(
+            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: HTTP mode needs the "
+            "signing secret (Basic Information → App Credentials), or set SLACK_APP_TOKEN "
+            "for Socket Mode"
+        )
+    if (secret or app_token) and not token:
+        raise ConfigError("SLACK_SIGNING_SECRET/SLACK_APP_TOKEN need SLACK_BOT_TOKEN (xoxb-…)")
+    if token and not token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN should be a bot token, starting with xoxb-")
+    if app_token and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN should be an app-level token, starting with xapp-")
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {url!r}")
+    if url and not url.endswith("/"):
+        url += "/"
+    return {
+        "slack_bot_token": token,
+        "slack_signing_secret": secret,
+        "slack_app_token": app_token,
+        "slack_api_url": url,
+    }

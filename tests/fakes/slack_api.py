@@ -1,0 +1,306 @@
+"""A fake of Slack's Web API on 127.0.0.1, strict where Tocsin could go wrong.
+
+It keeps channels, members, messages, pins, modals, files and response_url answers;
+enforces channel-name rules and ``name_taken``; validates the Block Kit limits Tocsin
+could break; and can answer 429 with ``Retry-After``. Arguments are read from the query
+string, a form body or a JSON body alike, as slack-sdk uses all three.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+TOKEN = "xoxb-test-token"
+BOT_USER = "UBOT0001"
+BOT_ID = "BBOT0001"
+_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
+
+
+class Refused(Exception):
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    user: str = BOT_USER
+    updates: int = 0
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.members: dict[str, set[str]] = defaultdict(set)
+        self.messages: list[Message] = []
+        self.ephemeral: list[dict[str, Any]] = []
+        self.pins: dict[str, set[str]] = defaultdict(set)
+        self.views: list[dict[str, Any]] = []
+        self.files: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.users = {"U1ALICE": "alice", "U2BOB": "bob", "U3CAROL": "carol"}
+        self.rate_limited: dict[str, int] = {}
+        self._ids = count(1)
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self.server: TestServer | None = None
+        self.channel("incidents", "C0ANNOUNCE")
+
+    # test helpers
+    def channel(self, name: str, channel_id: str | None = None) -> str:
+        channel_id = channel_id or f"C{next(self._ids):08d}"
+        self.channels[channel_id] = {
+            "id": channel_id,
+            "name": name,
+            "topic": "",
+            "purpose": "",
+            "is_archived": False,
+        }
+        return channel_id
+
+    def channel_named(self, name: str) -> dict[str, Any]:
+        return next(c for c in self.channels.values() if c["name"] == name)
+
+    def in_channel(self, channel_id: str) -> list[Message]:
+        return [m for m in self.messages if m.channel == channel_id]
+
+    def limit_next(self, method: str, retry_after: int = 1) -> None:
+        """Answer the next call of ``method`` with 429 and ``Retry-After``."""
+        self.rate_limited[method] = retry_after
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("/api/"))
+
+    def response_url(self, key: str = "r1") -> str:
+        assert self.server is not None
+        return str(self.server.make_url(f"/response/{key}"))
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=50 * 1024 * 1024)
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)
+        app.router.add_post("/upload/{file_id}", self._upload)
+        app.router.add_post("/response/{key}", self._response)
+        self.server = TestServer(app, host="127.0.0.1", port=0)
+        await self.server.start_server()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+
+    # the HTTP side
+    async def _args(self, request: web.Request) -> dict[str, Any]:
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        elif request.can_read_body:
+            args.update(dict(await request.post()))
+        for key in ("blocks", "view", "files"):
+            if isinstance(args.get(key), str):
+                args[key] = json.loads(args[key])
+        return args
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        self.calls.append(method)
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if method in self.rate_limited:
+            retry = self.rate_limited.pop(method)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"},
+                status=429,
+                headers={"Retry-After": str(retry)},
+            )
+        handler = getattr(self, "m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        try:
+            result = handler(await self._args(request))
+        except Refused as refused:
+            return web.json_response({"ok": False, "error": refused.error})
+        return web.json_response({"ok": True, **result})
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        upload = self._uploads[request.match_info["file_id"]]
+        upload["content"] = await request.read()
+        return web.Response(text="OK")
+
+    async def _response(self, request: web.Request) -> web.Response:
+        self.responses.append({"key": request.match_info["key"], **await request.json()})
+        return web.json_response({"ok": True})
+
+    # methods
+    def _existing(self, channel_id: str) -> dict[str, Any]:
+        if channel_id not in self.channels:
+            raise Refused("channel_not_found")
+        return self.channels[channel_id]
+
+    def m_auth_test(self, _args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": "https://fake.slack.test/",
+            "team": "Fake",
+            "user": "tocsin",
+            "team_id": "T0001",
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+        }
+
+    def m_conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = str(args.get("name", ""))
+        if len(name) > 80:
+            raise Refused("invalid_name_maxlength")
+        if not _NAME.match(name):
+            raise Refused("invalid_name_specials")
+        if any(c["name"] == name for c in self.channels.values()):
+            raise Refused("name_taken")
+        channel_id = self.channel(name)
+        self.members[channel_id].add(BOT_USER)
+        return {"channel": self.channels[channel_id]}
+
+    def m_conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
+        if len(args.get("topic", "")) > 250:
+            raise Refused("too_long")
+        self._existing(args["channel"])["topic"] = args["topic"]
+        return {}
+
+    def m_conversations_setPurpose(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._existing(args["channel"])["purpose"] = args["purpose"]
+        return {}
+
+    def m_conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = set(str(args["users"]).split(","))
+        if BOT_USER in users:
+            raise Refused("cant_invite_self")
+        self.members[self._existing(args["channel"])["id"]].update(users)
+        return {}
+
+    def m_conversations_list(self, _args: dict[str, Any]) -> dict[str, Any]:
+        return {"channels": list(self.channels.values()), "response_metadata": {"next_cursor": ""}}
+
+    def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel_id = f"D{args['users']}"
+        self.channels.setdefault(channel_id, {"id": channel_id, "name": channel_id})
+        return {"channel": {"id": channel_id}}
+
+    def m_conversations_archive(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._existing(args["channel"])["is_archived"] = True
+        return {}
+
+    def m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = args["user"]
+        if user not in self.users:
+            raise Refused("user_not_found")
+        return {
+            "user": {
+                "id": user,
+                "name": self.users[user],
+                "profile": {"display_name": self.users[user]},
+            }
+        }
+
+    def m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._existing(args["channel"])
+        text, blocks = str(args.get("text", "")), args.get("blocks") or []
+        _check_message(text, blocks)
+        ts = f"{time.time():.6f}"
+        self.messages.append(Message(channel["id"], ts, text, blocks))
+        return {"channel": channel["id"], "ts": ts}
+
+    def m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        message = next(
+            (m for m in self.messages if m.channel == args["channel"] and m.ts == args["ts"]), None
+        )
+        if message is None:
+            raise Refused("message_not_found")
+        _check_message(str(args.get("text", "")), args.get("blocks") or [])
+        message.text, message.blocks = str(args.get("text", "")), args.get("blocks") or []
+        message.updates += 1
+        return {"channel": message.channel, "ts": message.ts}
+
+    def m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        self._existing(args["channel"])
+        self.ephemeral.append(args)
+        return {"message_ts": f"{time.time():.6f}"}
+
+    def m_pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args["timestamp"] in self.pins[args["channel"]]:
+            raise Refused("already_pinned")
+        self.pins[args["channel"]].add(args["timestamp"])
+        return {}
+
+    def m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args["view"]
+        if not args.get("trigger_id"):
+            raise Refused("invalid_trigger_id")
+        if len(view["title"]["text"]) > 24 or len(view.get("blocks", [])) > 100:
+            raise Refused("invalid_arguments")
+        self.views.append(view)
+        return {"view": {"id": f"V{len(self.views)}", **view}}
+
+    def m_files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._ids):08d}"
+        self._uploads[file_id] = {"filename": args["filename"], "length": int(args["length"])}
+        assert self.server is not None
+        return {"upload_url": str(self.server.make_url(f"/upload/{file_id}")), "file_id": file_id}
+
+    def m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        done = []
+        for entry in args["files"]:
+            upload = self._uploads.pop(entry["id"])
+            if len(upload.get("content", b"")) != upload["length"]:
+                raise Refused("invalid_upload")
+            self.files.append(
+                {
+                    **upload,
+                    "channel": args.get("channel_id"),
+                    "comment": args.get("initial_comment"),
+                }
+            )
+            done.append({"id": entry["id"], "title": entry.get("title")})
+        return {"files": done}
+
+
+def _check_message(text: str, blocks: list[dict[str, Any]]) -> None:
+    """Block Kit limits the way Slack enforces them (invalid_blocks, msg_too_long)."""
+    if len(text) > 40000:
+        raise Refused("msg_too_long")
+    if not text and not blocks:
+        raise Refused("no_text")
+    if len(blocks) > 50:
+        raise Refused("invalid_blocks")
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header" and len(block["text"]["text"]) > 150:
+            raise Refused("invalid_blocks")
+        if kind == "section":
+            if len(block.get("text", {}).get("text", "")) > 3000:
+                raise Refused("invalid_blocks")
+            fields = block.get("fields", [])
+            if len(fields) > 10 or any(len(f["text"]) > 2000 for f in fields):
+                raise Refused("invalid_blocks")
+        if kind == "actions":
+            elements = block.get("elements", [])
+            if len(elements) > 25:
+                raise Refused("invalid_blocks")
+            for element in elements:
+                if (
+                    len(element["text"]["text"]) > 75
+                    or len(element["action_id"]) > 255
+                    or len(element.get("value", "")) > 2000
+                ):
+                    raise Refused("invalid_blocks")
