@@ -125,9 +125,16 @@ def parse_reference(reference: str) -> int:
 
 
 def mount_slack(core: Core, platform: SlackPlatform, web_app: web.Application) -> SlackAdapter:
-    """The Slack app on ``/slack/events`` of the web server (HTTP mode)."""
-    adapter = SlackAdapter(core.dispatcher, platform, core.settings.slack_signing_secret or "")
-    web_app.router.add_post("/slack/events", adapter.handle)
+    """The Slack app: on ``/slack/events`` of the web server (HTTP mode), or, with
+    ``SLACK_APP_TOKEN``, over Socket Mode once :meth:`SlackAdapter.connect` is awaited."""
+    adapter = SlackAdapter(
+        core.dispatcher,
+        platform,
+        core.settings.slack_signing_secret or "",
+        app_token=core.settings.slack_app_token,
+    )
+    if not core.settings.slack_app_token:
+        web_app.router.add_post("/slack/events", adapter.handle)
     return adapter
 
 
@@ -144,11 +151,15 @@ async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> 
     runner = web.AppRunner(web_app)
     await runner.setup()
     try:
+        if adapter is not None:
+            await adapter.connect()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.http_port
         log.info("listening on http://%s:%s (/healthz, /metrics)", settings.http_host, port)
-        if adapter is not None:
+        if adapter is not None and settings.slack_app_token:
+            log.info("Slack: connected in Socket Mode")
+        elif adapter is not None:
             log.info("Slack: HTTP mode; point the app's Request URLs at /slack/events")
         if not platforms:
             log.warning(
@@ -167,5 +178,5 @@ async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> 
     finally:
         await runner.cleanup()
         if adapter is not None:
-            await adapter.drain()
+            await adapter.close()
         await core.aclose()

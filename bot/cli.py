@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import logging
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from adapters.slack.manifest import manifest
+from adapters.slack.platform import make_client
 from bot import __version__
 from bot.app import export, open_database, run_server, run_shell
 from bot.config import load_config
@@ -36,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", default="md", choices=["md"], help="output format")
     exp.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     sub.add_parser("check-config", help="explain what is wrong with the configuration, if anything")
+    slack = sub.add_parser("slack-manifest", help="print the Slack app manifest to paste")
+    slack.add_argument("--url", help="the public https:// address of this server")
+    slack.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no URL)")
+    slack.add_argument("--name", default="Tocsin", help="the app's name in Slack")
     return parser
 
 
@@ -63,6 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    if args.command == "slack-manifest":
+        app = manifest(args.url, socket_mode=args.socket_mode, name=args.name)
+        print(json.dumps(app, indent=2, ensure_ascii=False))
+        return 0
     settings = Settings.from_env()
     if args.command == "run":
         await run_server(settings)
@@ -112,8 +125,30 @@ async def _check_config(settings: Settings) -> int:
     except StorageError as exc:
         ok = False
         print(f"✗ database: {exc}")
-    print("· chat platforms: none configured; `tocsin shell` works without one")
+    if settings.slack_bot_token:
+        ok = await _check_slack(settings) and ok
+    else:
+        print(
+            "· Slack: not configured (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; "
+            "`tocsin slack-manifest --url https://your.host` prints the app to create)"
+        )
     return 0 if ok else 1
+
+
+async def _check_slack(settings: Settings) -> bool:
+    """Ask Slack who the token belongs to, which proves the token and the API URL."""
+    client = make_client(settings.slack_bot_token or "", settings.slack_api_url)
+    try:
+        who = await client.auth_test()
+    except SlackApiError as exc:
+        print(f"✗ Slack: the token was refused: {exc.response.get('error')}")
+        return False
+    except (OSError, SlackClientError) as exc:
+        print(f"✗ Slack: cannot reach {settings.slack_api_url or client.base_url}: {exc}")
+        return False
+    mode = "Socket Mode" if settings.slack_app_token else "HTTP mode at /slack/events"
+    print(f"✓ Slack: bot @{who.get('user')} in {who.get('team')}, {mode}")
+    return True
 
 
 def _login() -> str:

@@ -7,9 +7,12 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,11 +21,14 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from adapters.slack.app import SlackAdapter
+from adapters.slack.manifest import manifest
 from adapters.slack.platform import SlackPlatform, make_client
 from bot.app import Core, mount_slack, open_core
+from bot.errors import ConfigError, UserError
 from bot.settings import Settings
 from bot.web import make_web_app
-from tests.fakes.slack_api import BOT_ID, BOT_USER, TOKEN, FakeSlack
+from tests.cli import tocsin_env
+from tests.fakes.slack_api import APP_TOKEN, BOT_ID, BOT_USER, TOKEN, FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
@@ -459,3 +465,227 @@ async def test_a_rate_limit_during_declare_is_waited_out(rig: Rig) -> None:
     assert asyncio.get_running_loop().time() - started >= 1
     assert rig.fake.in_channel(rig.room()["id"]), "the card was posted after the wait"
     assert rig.fake.in_channel("C0ANNOUNCE")
+
+
+async def test_socket_mode_runs_the_same_flow_without_http(database_url: str) -> None:
+    fake = FakeSlack()
+    await fake.start()
+    platform = SlackPlatform(make_client(TOKEN, fake.url), per_channel_interval=0)
+    settings = Settings(
+        database_url=database_url,
+        slack_bot_token=TOKEN,
+        slack_app_token=APP_TOKEN,
+        slack_api_url=fake.url,
+    )
+    core = await open_core(settings, {platform.name: platform})
+    web_app = make_web_app(core.engine, core.service.counts)
+    adapter = mount_slack(core, platform, web_app)
+    try:
+        assert all(
+            r.resource.canonical != "/slack/events"
+            for r in web_app.router.routes()
+            if r.resource is not None
+        )
+        await adapter.connect()
+        await asyncio.wait_for(fake.socket_connected.wait(), timeout=30)
+        ack = await fake.send_envelope(
+            "slash_commands",
+            {
+                "command": "/incident",
+                "text": "declare Queue stuck --sev 2",
+                "user_id": "U1ALICE",
+                "user_name": "alice",
+                "channel_id": "C0ANNOUNCE",
+                "channel_name": "incidents",
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "response_url": fake.response_url(),
+                "trigger_id": "t-1",
+            },
+        )
+        assert ack["envelope_id"].startswith("env-")
+        await adapter.drain()
+        room = next(c for c in fake.channels.values() if c["name"] == "inc-1-queue-stuck")
+        assert fake.in_channel(room["id"])
+        await fake.send_envelope(
+            "events_api",
+            {
+                "type": "event_callback",
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "event_id": "Ev9",
+                "event_time": int(time.time()),
+                "event": {
+                    "type": "message",
+                    "channel": room["id"],
+                    "user": "U2BOB",
+                    "text": "consumer restarted",
+                    "ts": f"{time.time():.6f}",
+                },
+            },
+        )
+        events = (await core.service.view(1)).events
+        assert ("message", "consumer restarted") in {(e.kind, e.text) for e in events}
+    finally:
+        await adapter.close()
+        await core.aclose()
+        await fake.close()
+
+
+async def test_posting_keeps_to_one_message_per_interval_per_channel() -> None:
+    fake = FakeSlack()
+    await fake.start()
+    platform = SlackPlatform(make_client(TOKEN, fake.url), per_channel_interval=0.3)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        lobby = await platform.find_channel("incidents")
+        await asyncio.gather(*[platform.post_message(lobby, f"m{i}") for i in range(3)])
+        assert loop.time() - started >= 0.6, "three posts to one channel span two intervals"
+        assert [m.text for m in fake.in_channel("C0ANNOUNCE")] == ["m0", "m1", "m2"]
+    finally:
+        await fake.close()
+
+
+def test_the_manifest_names_the_commands_scopes_events_and_urls() -> None:
+    app = manifest("https://tocsin.example.com/base/")
+    url = "https://tocsin.example.com/base/slack/events"
+    assert app["features"]["slash_commands"][0]["url"] == url
+    assert app["settings"]["event_subscriptions"]["request_url"] == url
+    assert app["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert {"commands", "chat:write", "channels:manage", "pins:write", "files:write"} <= set(
+        app["oauth_config"]["scopes"]["bot"]
+    )
+    socket = manifest(None, socket_mode=True)
+    assert socket["settings"]["socket_mode_enabled"] is True
+    assert "url" not in socket["features"]["slash_commands"][0]
+    with pytest.raises(UserError, match="must be the public https://"):
+        manifest("http://localhost:3000")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SLACK_BOT_TOKEN": TOKEN}, "SLACK_SIGNING_SECRET is not"),
+        ({"SLACK_SIGNING_SECRET": SECRET}, "need SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user", "SLACK_SIGNING_SECRET": SECRET}, "starting with xoxb-"),
+        ({"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": "nope"}, "starting with xapp-"),
+        (
+            {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": "ftp://x"},
+            "SLACK_API_URL must be an http",
+        ),
+    ],
+)
+def test_slack_settings_are_checked(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env, dotenv=False)
+
+
+def test_secrets_never_appear_in_the_settings_repr() -> None:
+    settings = Settings.from_env(
+        {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET}, dotenv=False
+    )
+    assert TOKEN not in repr(settings) and SECRET not in repr(settings)
+
+
+async def test_the_app_runs_from_its_environment_as_a_user_would(
+    database_url: str, tmp_path: Path
+) -> None:
+    fake = FakeSlack()
+    await fake.start()
+    env = tocsin_env(
+        database_url,
+        TOCSIN_HTTP_PORT="0",
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.url,
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    try:
+        port = None
+        while port is None:
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
+            assert line, "tocsin run ended before listening"
+            if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+                port = int(match.group(1))
+        body = urlencode(
+            {
+                "command": "/incident",
+                "text": "declare From a real process",
+                "user_id": "U1ALICE",
+                "user_name": "alice",
+                "channel_id": "C0ANNOUNCE",
+                "channel_name": "incidents",
+                "team_id": "T0001",
+                "response_url": fake.response_url(),
+                "trigger_id": "t",
+            }
+        )
+        ts = str(int(time.time()))
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{port}/slack/events",
+                data=body.encode(),
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Slack-Request-Timestamp": ts,
+                    "X-Slack-Signature": sign(body, ts),
+                },
+            ) as response,
+        ):
+            assert response.status == 200
+        for _ in range(200):
+            if fake.responses:
+                break
+            await asyncio.sleep(0.1)
+        assert "Declared" in fake.responses[0]["text"]
+        assert any(c["name"] == "inc-1-from-a-real-process" for c in fake.channels.values())
+    finally:
+        process.terminate()
+        rest = (await process.stderr.read()).decode()
+        assert await process.wait() == 0
+        await fake.close()
+    assert TOKEN not in rest and SECRET not in rest
+    assert "Traceback" not in rest
+
+
+async def test_check_config_proves_the_slack_token(database_url: str, tmp_path: Path) -> None:
+    fake = FakeSlack()
+    await fake.start()
+    try:
+        for token, expected in (
+            (TOKEN, "✓ Slack: bot @tocsin in Fake, HTTP mode"),
+            ("xoxb-wrong", "✗ Slack: the token was refused: invalid_auth"),
+        ):
+            env = tocsin_env(
+                database_url,
+                SLACK_BOT_TOKEN=token,
+                SLACK_SIGNING_SECRET=SECRET,
+                SLACK_API_URL=fake.url,
+            )
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "check-config",
+                cwd=tmp_path,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+            assert expected in out.decode()
+            assert process.returncode == (0 if token == TOKEN else 1)
+    finally:
+        await fake.close()

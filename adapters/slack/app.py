@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack import translate
@@ -32,7 +33,12 @@ EVENTS = ("message", "pin_added", "reaction_added", "member_joined_channel")
 
 class SlackAdapter:
     def __init__(
-        self, dispatcher: Dispatcher, platform: SlackPlatform, signing_secret: str
+        self,
+        dispatcher: Dispatcher,
+        platform: SlackPlatform,
+        signing_secret: str,
+        *,
+        app_token: str | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self.platform = platform
@@ -41,8 +47,9 @@ class SlackAdapter:
         # except channel events, which are quick and must be recorded in the order sent.
         self.bolt = AsyncApp(
             client=platform.client,
-            signing_secret=signing_secret,
+            signing_secret=signing_secret or None,
             process_before_response=True,
+            request_verification_enabled=app_token is None,
             logger=logging.getLogger("tocsin.slack.bolt"),
         )
         self.bolt.command("/incident")(self._on_command)
@@ -51,6 +58,19 @@ class SlackAdapter:
         self.bolt.view({"callback_id": forms, "type": "view_submission"})(self._on_submit)
         for name in EVENTS:
             self.bolt.event(name)(self._on_event)
+        # Socket Mode has no HTTP request to sign: bolt skips the signature check there.
+        self._socket = AsyncSocketModeHandler(self.bolt, app_token) if app_token else None
+
+    async def connect(self) -> None:
+        """Open the Socket Mode connection, when configured (HTTP mode needs nothing)."""
+        if self._socket is not None:
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        """Stop taking requests, then finish the work already acknowledged."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+        await self.drain()
 
     async def handle(self, request: web.Request) -> web.Response:
         """``POST /slack/events``: commands, interactivity and events on one URL."""

@@ -8,6 +8,7 @@ string, a form body or a JSON body alike, as slack-sdk uses all three.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -20,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-1-test-app-token"
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 _NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
@@ -56,6 +58,10 @@ class FakeSlack:
         self._ids = count(1)
         self._uploads: dict[str, dict[str, Any]] = {}
         self.server: TestServer | None = None
+        self.socket: web.WebSocketResponse | None = None
+        self.socket_connected = asyncio.Event()
+        self.socket_acks: dict[str, dict[str, Any]] = {}
+        self._acked = asyncio.Condition()
         self.channel("incidents", "C0ANNOUNCE")
 
     # test helpers
@@ -95,6 +101,7 @@ class FakeSlack:
         app.router.add_get("/api/{method}", self._api)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_get("/socket", self._socket)
         self.server = TestServer(app, host="127.0.0.1", port=0)
         await self.server.start_server()
 
@@ -114,10 +121,49 @@ class FakeSlack:
                 args[key] = json.loads(args[key])
         return args
 
+    async def send_envelope(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Push a Socket Mode envelope to the connected app; return its acknowledgement."""
+        assert self.socket is not None, "no Socket Mode connection"
+        envelope_id = f"env-{next(self._ids)}"
+        await self.socket.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": True,
+                "retry_attempt": 0,
+                "retry_reason": "",
+            }
+        )
+        async with self._acked:
+            await self._acked.wait_for(lambda: envelope_id in self.socket_acks)
+        return self.socket_acks[envelope_id]
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self.socket = socket
+        await socket.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0001"}}
+        )
+        self.socket_connected.set()
+        async for message in socket:
+            if message.type == web.WSMsgType.TEXT:
+                data = json.loads(message.data)
+                async with self._acked:
+                    self.socket_acks[data.get("envelope_id", "")] = data
+                    self._acked.notify_all()
+        return socket
+
+    def m_apps_connections_open(self, _args: dict[str, Any]) -> dict[str, Any]:
+        assert self.server is not None
+        return {"url": str(self.server.make_url("/socket")).replace("http://", "ws://")}
+
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         self.calls.append(method)
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        expected = APP_TOKEN if method == "apps.connections.open" else TOKEN
+        if request.headers.get("Authorization") != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         if method in self.rate_limited:
             retry = self.rate_limited.pop(method)

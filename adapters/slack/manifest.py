@@ -1,0 +1,67 @@
+"""The Slack app manifest for this app: paste it at api.slack.com/apps → Create New App →
+From an app manifest, and every command, scope, event and URL is set at once."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.errors import UserError
+
+BOT_SCOPES = [
+    "commands",  # /incident
+    "chat:write",  # cards, updates, answers
+    "chat:write.public",  # the announce channel, without being invited first
+    "channels:manage",  # create incident channels, set topic and purpose, invite, archive
+    "channels:read",  # find the announce channel by name
+    "channels:history",  # capture messages, edits and deletions into the timeline
+    "pins:read",  # pin_added events
+    "pins:write",  # pin the incident card
+    "reactions:read",  # 📌 reactions
+    "users:read",  # names for the timeline
+    "files:write",  # /incident export md
+    "im:write",  # direct messages when a channel answer is not possible
+]
+BOT_EVENTS = ["message.channels", "pin_added", "reaction_added", "member_joined_channel"]
+
+
+def manifest(url: str | None, *, socket_mode: bool = False, name: str = "Tocsin") -> dict[str, Any]:
+    """The manifest for HTTP mode at ``url`` (https://your.host), or for Socket Mode."""
+    if not socket_mode:
+        parts = urlsplit(url or "")
+        if parts.scheme != "https" or not parts.netloc:
+            raise UserError(
+                f"--url must be the public https:// address Slack will call, not {url!r} "
+                "(or use --socket-mode)"
+            )
+        endpoint = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/slack/events"
+    command: dict[str, Any] = {
+        "command": "/incident",
+        "description": "Declare and run incidents",
+        "usage_hint": "declare <title> [--sev 1-4] · ack · status · resolve · help",
+        "should_escape": True,
+    }
+    settings: dict[str, Any] = {
+        "event_subscriptions": {"bot_events": BOT_EVENTS},
+        "interactivity": {"is_enabled": True},
+        "org_deploy_enabled": False,
+        "socket_mode_enabled": socket_mode,
+        "token_rotation_enabled": False,
+    }
+    if not socket_mode:
+        command["url"] = endpoint
+        settings["event_subscriptions"]["request_url"] = endpoint
+        settings["interactivity"]["request_url"] = endpoint
+    return {
+        "display_information": {
+            "name": name,
+            "description": "Incident management: declare, page, acknowledge, resolve, export.",
+            "background_color": "#b71c1c",
+        },
+        "features": {
+            "bot_user": {"display_name": name.lower(), "always_online": True},
+            "slash_commands": [command],
+        },
+        "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
+        "settings": settings,
+    }
