@@ -689,3 +689,23 @@ async def test_check_config_proves_the_slack_token(database_url: str, tmp_path: 
             assert process.returncode == (0 if token == TOKEN else 1)
     finally:
         await fake.close()
+
+
+async def test_buttons_posted_before_a_restart_still_work(rig: Rig) -> None:
+    await rig.command("declare Database is down")
+    room = rig.room()["id"]
+    await rig.core.aclose()
+    platform = SlackPlatform(make_client(TOKEN, rig.fake.url), per_channel_interval=0)
+    core = await open_core(rig.core.settings, {platform.name: platform})
+    web_app = make_web_app(core.engine, core.service.counts)
+    adapter = mount_slack(core, platform, web_app)
+    server = TestServer(web_app, host="127.0.0.1", port=0)
+    await server.start_server()
+    restarted = Rig(rig.fake, core, adapter, server, rig.http)
+    try:
+        assert await restarted.click("tocsin:ack:1", user="U2BOB", channel=room) == 200
+        (card,) = rig.fake.in_channel(room)
+        assert card.updates == 1 and "acknowledged" in json.dumps(card.blocks)
+    finally:
+        await server.close()
+        await core.aclose()
