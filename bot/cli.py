@@ -12,10 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from slack_sdk.errors import SlackApiError, SlackClientError
-
 from adapters.slack.manifest import manifest
-from adapters.slack.platform import make_client
+from adapters.slack.platform import check_token
 from bot import __version__
 from bot.app import export, open_database, run_server, run_shell
 from bot.config import load_config
@@ -136,19 +134,13 @@ async def _check_config(settings: Settings) -> int:
 
 
 async def _check_slack(settings: Settings) -> bool:
-    """Ask Slack who the token belongs to, which proves the token and the API URL."""
-    client = make_client(settings.slack_bot_token or "", settings.slack_api_url)
-    try:
-        who = await client.auth_test()
-    except SlackApiError as exc:
-        print(f"✗ Slack: the token was refused: {exc.response.get('error')}")
-        return False
-    except (OSError, SlackClientError) as exc:
-        print(f"✗ Slack: cannot reach {settings.slack_api_url or client.base_url}: {exc}")
-        return False
-    mode = "Socket Mode" if settings.slack_app_token else "HTTP mode at /slack/events"
-    print(f"✓ Slack: bot @{who.get('user')} in {who.get('team')}, {mode}")
-    return True
+    ok, line = await check_token(
+        settings.slack_bot_token or "",
+        settings.slack_api_url,
+        socket_mode=bool(settings.slack_app_token),
+    )
+    print(line)
+    return ok
 
 
 def _login() -> str:

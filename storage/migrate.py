@@ -63,6 +63,11 @@ def _revisions() -> tuple[str, frozenset[str]]:
     return head, frozenset(rev.revision for rev in script.walk_revisions())
 
 
+def head_revision() -> str:
+    """The newest schema revision this code ships."""
+    return _revisions()[0]
+
+
 def _state(connection: Connection) -> SchemaState:
     head, known = _revisions()
     current = tuple(MigrationContext.configure(connection).get_current_heads())

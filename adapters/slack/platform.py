@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -31,6 +31,20 @@ def make_client(token: str, base_url: str | None) -> AsyncWebClient:
     client = AsyncWebClient(token=token, base_url=base_url or AsyncWebClient.BASE_URL)
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
     return client
+
+
+async def check_token(token: str, base_url: str | None, *, socket_mode: bool) -> tuple[bool, str]:
+    """Ask Slack who the token belongs to: proves the token and the API URL. Returns
+    (ok, a line for ``tocsin check-config``)."""
+    client = make_client(token, base_url)
+    try:
+        who = await client.auth_test()
+    except SlackApiError as exc:
+        return False, f"✗ Slack: the token was refused: {exc.response.get('error')}"
+    except (OSError, SlackClientError) as exc:
+        return False, f"✗ Slack: cannot reach {client.base_url}: {exc}"
+    mode = "Socket Mode" if socket_mode else "HTTP mode at /slack/events"
+    return True, f"✓ Slack: bot @{who.get('user')} in {who.get('team')}, {mode}"
 
 
 class SlackPlatform:
