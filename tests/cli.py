@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -26,4 +27,21 @@ def tocsin(
         env=env,
         timeout=timeout,
         check=False,
+    )
+
+
+async def spawn(
+    *args: str, cwd: Path, env: dict[str, str], stdout: int | None
+) -> asyncio.subprocess.Process:
+    """``tocsin <args>`` as an asyncio subprocess, its stderr piped (to talk to fakes that
+    run in the test's own event loop meanwhile)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
     )

@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import json
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from bot.app import Core, mount_slack, open_core
 from bot.errors import ConfigError, UserError
 from bot.settings import Settings
 from bot.web import make_web_app
-from tests.cli import tocsin_env
+from tests.cli import spawn, tocsin_env
 from tests.fakes.slack_api import APP_TOKEN, BOT_ID, BOT_USER, TOKEN, FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -600,16 +599,7 @@ async def test_the_app_runs_from_its_environment_as_a_user_would(
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=fake.url,
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot.cli",
-        "run",
-        cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn("run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL)
     assert process.stderr is not None
     try:
         port = None
@@ -674,15 +664,8 @@ async def test_check_config_proves_the_slack_token(database_url: str, tmp_path: 
                 SLACK_SIGNING_SECRET=SECRET,
                 SLACK_API_URL=fake.url,
             )
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot.cli",
-                "check-config",
-                cwd=tmp_path,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            process = await spawn(
+                "check-config", cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE
             )
             out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
             assert expected in out.decode()
