@@ -138,7 +138,7 @@ def mount_slack(core: Core, platform: SlackPlatform, web_app: web.Application) -
     return adapter
 
 
-async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> None:
+async def run_server(settings: Settings) -> None:
     """``tocsin run``: the web server and every configured platform, until SIGINT/SIGTERM."""
     platforms: dict[str, ChatPlatform] = {}
     slack = None
@@ -171,8 +171,6 @@ async def run_server(settings: Settings, ready: asyncio.Event | None = None) -> 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        if ready is not None:
-            ready.set()
         await stop.wait()
         log.info("stopping")
     finally:

@@ -46,9 +46,6 @@ class IncidentView:
         i = self.incident
         return Person(i.owner_key, i.owner_name or i.owner_key) if i.owner_key else None
 
-    def binding(self, platform: str) -> ChannelBinding | None:
-        return next((b for b in self.bindings if b.platform == platform), None)
-
     @property
     def open_tasks(self) -> list[Task]:
         return [t for t in self.tasks if t.done_at is None]
