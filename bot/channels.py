@@ -62,9 +62,7 @@ class IncidentChannels:
                 binding.card_message_id = message.id
                 session.add(binding)
             announce = await platform.find_channel(self._w.config.incident.announce_channel)
-            text = self._w.presenter.render(
-                platform, "announcement", view=await self._reload(incident.id)
-            )
+            text = self._w.presenter.render(platform, "announcement", view=view)
             await platform.post_message(announce, text)
         except PlatformError as exc:
             log.warning("INC-%s: channel set-up on %s failed: %s", incident.id, platform.name, exc)
