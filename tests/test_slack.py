@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.slack.app import SlackAdapter
@@ -182,20 +183,27 @@ class Rig:
         )
 
 
+async def start_tocsin(
+    settings: Settings, fake: FakeSlack
+) -> tuple[Core, SlackAdapter, web.Application]:
+    """Tocsin's core and Slack adapter on ``settings``, talking to ``fake``."""
+    platform = SlackPlatform(make_client(TOKEN, fake.url), per_channel_interval=0)
+    core = await open_core(settings, {platform.name: platform})
+    web_app = make_web_app(core.engine, core.service.counts)
+    return core, mount_slack(core, platform, web_app), web_app
+
+
 @pytest.fixture
 async def rig(database_url: str) -> AsyncIterator[Rig]:
     fake = FakeSlack()
     await fake.start()
-    platform = SlackPlatform(make_client(TOKEN, fake.url), per_channel_interval=0)
     settings = Settings(
         database_url=database_url,
         slack_bot_token=TOKEN,
         slack_signing_secret=SECRET,
         slack_api_url=fake.url,
     )
-    core = await open_core(settings, {platform.name: platform})
-    web_app = make_web_app(core.engine, core.service.counts)
-    adapter = mount_slack(core, platform, web_app)
+    core, adapter, web_app = await start_tocsin(settings, fake)
     server = TestServer(web_app, host="127.0.0.1", port=0)
     await server.start_server()
     http = aiohttp.ClientSession()
@@ -469,16 +477,13 @@ async def test_a_rate_limit_during_declare_is_waited_out(rig: Rig) -> None:
 async def test_socket_mode_runs_the_same_flow_without_http(database_url: str) -> None:
     fake = FakeSlack()
     await fake.start()
-    platform = SlackPlatform(make_client(TOKEN, fake.url), per_channel_interval=0)
     settings = Settings(
         database_url=database_url,
         slack_bot_token=TOKEN,
         slack_app_token=APP_TOKEN,
         slack_api_url=fake.url,
     )
-    core = await open_core(settings, {platform.name: platform})
-    web_app = make_web_app(core.engine, core.service.counts)
-    adapter = mount_slack(core, platform, web_app)
+    core, adapter, web_app = await start_tocsin(settings, fake)
     try:
         assert all(
             r.resource.canonical != "/slack/events"
@@ -678,10 +683,7 @@ async def test_buttons_posted_before_a_restart_still_work(rig: Rig) -> None:
     await rig.command("declare Database is down")
     room = rig.room()["id"]
     await rig.core.aclose()
-    platform = SlackPlatform(make_client(TOKEN, rig.fake.url), per_channel_interval=0)
-    core = await open_core(rig.core.settings, {platform.name: platform})
-    web_app = make_web_app(core.engine, core.service.counts)
-    adapter = mount_slack(core, platform, web_app)
+    core, adapter, web_app = await start_tocsin(rig.core.settings, rig.fake)
     server = TestServer(web_app, host="127.0.0.1", port=0)
     await server.start_server()
     restarted = Rig(rig.fake, core, adapter, server, rig.http)
