@@ -36,7 +36,7 @@ class IncidentChannels:
         incident = view.incident
         assert incident.id is not None
         try:
-            channel = await self._create(platform, incident)
+            channel = await self._create(platform, incident, actor.channel)
             invitees = {
                 self._w.directory.platform_id(p.key, platform.name)
                 for p in (actor.person, commander)
@@ -61,7 +61,9 @@ class IncidentChannels:
             async with self._w.sessions() as session, session.begin():
                 binding.card_message_id = message.id
                 session.add(binding)
-            announce = await platform.find_channel(self._w.config.incident.announce_channel)
+            announce = await platform.find_channel(
+                self._w.config.incident.announce_channel, near=channel
+            )
             text = self._w.presenter.render(platform, "announcement", view=view)
             await platform.post_message(announce, text)
         except PlatformError as exc:
@@ -69,7 +71,9 @@ class IncidentChannels:
             return [f"the channel could not be set up on {platform.name}: {exc}"]
         return []
 
-    async def _create(self, platform: ChatPlatform, incident: Incident) -> ChannelRef:
+    async def _create(
+        self, platform: ChatPlatform, incident: Incident, near: ChannelRef
+    ) -> ChannelRef:
         assert incident.id is not None
         prefix = self._w.config.incident.channel_prefix
         topic = self._w.presenter.topic(platform, incident)
@@ -81,7 +85,7 @@ class IncidentChannels:
                 if await Store(session).channel_name_used(platform.name, name):
                     continue
             try:
-                return await platform.create_channel(name, topic)
+                return await platform.create_channel(name, topic, near)
             except ChannelNameTaken:
                 continue
         raise PlatformError(f"no free channel name after {MAX_NAME_ATTEMPTS} tries")
@@ -116,10 +120,11 @@ class IncidentChannels:
                 platform, "status_update", view=view, kind=kind, text=text, author=actor.person
             )
             try:
-                await platform.post_message(
-                    ChannelRef(binding.channel_id, binding.channel_name), body
+                room = ChannelRef(binding.channel_id, binding.channel_name)
+                await platform.post_message(room, body)
+                announce = await platform.find_channel(
+                    self._w.config.incident.announce_channel, near=room
                 )
-                announce = await platform.find_channel(self._w.config.incident.announce_channel)
                 await platform.post_message(announce, body)
             except PlatformError as exc:
                 warnings.append(f"the update could not be posted on {platform.name}: {exc}")

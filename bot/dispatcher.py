@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.capture import ChannelCapture
 from bot.errors import PlatformError, UserError
-from bot.grammar import COMMANDS, Grammar, Request, UnknownCommand, check_text, check_title
+from bot.grammar import COMMANDS, Grammar, Request, UnknownCommand, check_text
 from bot.identity import Actor, Person
 from bot.inbound import Action, ChannelEvent, Command
 from bot.incidents import IncidentService, Outcome
@@ -37,10 +37,15 @@ class Dispatcher:
         async def run() -> Reply:
             if command.root != "incident":
                 raise UserError(f"/{command.root} is not a Tocsin command; try /incident help.")
+
+            def is_mention(token: str) -> bool:
+                return platform.parse_mention(token) is not None
+
             try:
-                request = self._grammar.parse(
-                    command.text, lambda t: platform.parse_mention(t) is not None
-                )
+                if command.options is None:
+                    request = self._grammar.parse(command.text, is_mention)
+                else:
+                    request = self._grammar.build(command.text, command.options, is_mention)
             except UnknownCommand as exc:
                 return self._help(platform, exc.word, exc.suggestion)
             return await self._run(request, actor, platform)
@@ -52,7 +57,7 @@ class Dispatcher:
         actor = self._actor(action.platform, action.actor, action.channel)
 
         async def run() -> Reply:
-            return await self._run(self._request_for(action), actor, platform)
+            return await self._run(self._request_for(action, platform), actor, platform)
 
         return await self._guard(platform, run)
 
@@ -78,25 +83,15 @@ class Dispatcher:
     def _actor(self, platform: str, user: Any, channel: Any) -> Actor:
         return Actor(platform, self._w.directory.person(platform, user), channel)
 
-    def _request_for(self, action: Action) -> Request:
+    def _request_for(self, action: Action, platform: ChatPlatform) -> Request:
         """A button click or form submission, as the command it stands for."""
-        values = {k: (v or "").strip() for k, v in action.values.items()}
         name, number = action.name, action.incident_id
-        if name == "declare" and values:
-            sev = values.get("severity")
-            return Request(
-                "declare",
-                text=check_title(values.get("title", "")),
-                severity=self._grammar.severity(sev) if sev else None,
-                service=values.get("service") or None,
-                description=check_text(values.get("description", "")),
-            )
-        if name == "status" and values:
-            status = values.get("status", "")
-            if status not in [s.value for s in WORKING]:
-                raise UserError(f"'{status}' is not a status you can set.")
-            return Request(
-                "status", incident=number, status=status, text=check_text(values.get("message", ""))
+        values = dict(action.values)
+        if number is not None:
+            values["incident"] = str(number)
+        if name in ("declare", "status") and action.values:
+            return self._grammar.build(
+                name, values, lambda token: platform.parse_mention(token) is not None
             )
         if name == "status":
             return Request("status", incident=number, form=True)

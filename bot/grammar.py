@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from bot.config import TocsinConfig
 from bot.errors import UserError
@@ -56,7 +56,7 @@ NAMES = tuple(spec.name for spec in COMMANDS)
 ALIASES = {"acknowledge": "ack", "severity": "sev", "ls": "list", "declare-incident": "declare"}
 EXPORT_FORMATS = ("md",)
 _INC = re.compile(r"^inc-(\d{1,9})$", re.IGNORECASE)
-_FLAGS = ("--sev", "--service", "--desc")
+_FLAGS = {"--sev": "severity", "--service": "service", "--desc": "description"}
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,14 @@ def suggest(word: str) -> str | None:
     return ALIASES.get(matches[0], matches[0]) if matches else None
 
 
+Fields = Mapping[str, str]
+
+
 class Grammar:
+    """Two ways in, one set of rules: :meth:`parse` reads typed text (Slack, the shell);
+    :meth:`build` takes a subcommand's named fields (Discord's typed options, form
+    submissions). Both end in the same checks."""
+
     def __init__(self, config: TocsinConfig) -> None:
         self._config = config
 
@@ -106,31 +113,42 @@ class Grammar:
         if not text:
             return Request("declare", form=True)
         word, _, rest = text.partition(" ")
+        name = command_name(word)
         rest = rest.strip()
-        name = ALIASES.get(word.lower(), word.lower())
-        if name not in NAMES:
-            raise UnknownCommand(word, suggest(word))
-        incident = None
+        fields: dict[str, str] = {}
         target, _, after = rest.partition(" ")
-        if name != "declare" and (match := _INC.match(target)):
-            incident, rest = int(match.group(1)), after.strip()
-        handler = getattr(self, f"_{name}", None)
-        request = handler(rest, is_mention) if handler else self._bare(name, rest)
-        return Request(**{**request.__dict__, "incident": incident})
+        if name != "declare" and _INC.match(target):
+            fields["incident"], rest = target, after.strip()
+        split = getattr(self, f"_split_{name}", None)
+        fields.update(split(rest, is_mention) if split else _nothing_more(name, rest))
+        return self.build(name, fields, is_mention)
 
-    def _bare(self, name: str, rest: str) -> Request:
-        if rest:
-            raise UserError(f"'{name}' takes nothing more. Usage: {usage(name)}")
-        return Request(name)
-
-    def _declare(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        if not rest:
+    def build(self, name: str, fields: Fields, is_mention: Callable[[str], bool]) -> Request:
+        """The request for subcommand ``name`` with these fields (``incident`` may name the
+        incident: ``INC-7`` or ``7``). Empty fields count as not given."""
+        name = command_name(name)
+        if name == "declare" and not fields:
             return Request("declare", form=True)
-        words = rest.split()
+        given = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+        incident = _incident(given.pop("incident", None))
+        builder = getattr(self, f"_{name}", None)
+        if builder is None:
+            if given:
+                raise UserError(f"'{name}' takes nothing more. Usage: {usage(name)}")
+            request = Request(name)
+        else:
+            request = builder(given, is_mention)
+        return replace(request, incident=incident)
+
+    # Typed text → fields.
+
+    def _split_declare(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        if not rest:
+            return {}
         title: list[str] = []
         options: dict[str, list[str]] = {}
         current: list[str] = title
-        for token in words:
+        for token in rest.split():
             flag, eq, value = token.partition("=")
             if token.startswith("--"):
                 if flag not in _FLAGS:
@@ -151,13 +169,65 @@ class Grammar:
                 raise UserError(f"{flag} takes one value. Usage: {usage('declare')}")
         if "--desc" in options and not options["--desc"]:
             raise UserError("--desc needs a text after it.")
-        sev = options.get("--sev")
+        fields = {"title": _unquote(" ".join(title))}
+        for flag, key in _FLAGS.items():
+            if flag in options:
+                fields[key] = _unquote(" ".join(options[flag]))
+        return fields
+
+    def _split_status(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        word, _, message = rest.partition(" ")
+        return {"status": word, "message": message}
+
+    def _split_update(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {"message": rest}
+
+    def _split_sev(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        if len(rest.split()) > 1:
+            raise UserError(f"which severity? Usage: {usage('sev')}")
+        return {"severity": rest}
+
+    def _split_assign(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        parts = rest.split()
+        if len(parts) != 2:
+            raise UserError(f"assign needs a role and a person. Usage: {usage('assign')}")
+        return {"role": parts[0], "person": parts[1]}
+
+    def _split_note(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {"text": rest}
+
+    def _split_task(self, rest: str, is_mention: Callable[[str], bool]) -> dict[str, str]:
+        verb, _, tail = rest.partition(" ")
+        words = tail.split()
+        if verb == "add" and len(words) > 1 and is_mention(words[-1]):
+            return {"verb": verb, "text": " ".join(words[:-1]), "owner": words[-1]}
+        return {"verb": verb, ("number" if verb == "done" else "text"): tail}
+
+    def _split_resolve(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {"summary": rest}
+
+    def _split_cancel(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {"reason": rest}
+
+    def _split_list(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {"scope": rest}
+
+    def _split_export(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {"format": rest}
+
+    def _split_help(self, rest: str, _m: Callable[[str], bool]) -> dict[str, str]:
+        return {}
+
+    # Fields → a checked request.
+
+    def _declare(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        sev = f.get("severity")
         return Request(
             "declare",
-            text=check_title(_unquote(" ".join(title))),
-            severity=self.severity(sev[0]) if sev else None,
-            service=options["--service"][0] if "--service" in options else None,
-            description=_unquote(" ".join(options.get("--desc", []))),
+            text=check_title(f.get("title", "")),
+            severity=self.severity(sev) if sev else None,
+            service=f.get("service"),
+            description=check_text(f.get("description", "")),
         )
 
     def severity(self, word: str) -> int:
@@ -175,73 +245,88 @@ class Grammar:
             f"'{word}' is not a severity: use {levels.start}-{levels.stop - 1} ({names})."
         )
 
-    def _status(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        word, _, message = rest.partition(" ")
+    def _status(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        word = f.get("status", "")
         allowed = [s.value for s in WORKING]
         if word.lower() not in allowed:
             got = f"'{word}' is not a status you can set" if word else "which status?"
             raise UserError(f"{got}: use {', '.join(allowed)} (resolve has its own command).")
-        return Request("status", status=word.lower(), text=check_text(message.strip()))
+        return Request("status", status=word.lower(), text=check_text(f.get("message", "")))
 
-    def _update(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        if not rest:
+    def _update(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        if "message" not in f:
             raise UserError(f"an update needs a message. Usage: {usage('update')}")
-        return Request("update", text=check_text(rest))
+        return Request("update", text=check_text(f["message"]))
 
-    def _sev(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        if not rest or len(rest.split()) != 1:
+    def _sev(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        if "severity" not in f:
             raise UserError(f"which severity? Usage: {usage('sev')}")
-        return Request("sev", severity=self.severity(rest))
+        return Request("sev", severity=self.severity(f["severity"]))
 
-    def _assign(self, rest: str, is_mention: Callable[[str], bool]) -> Request:
-        parts = rest.split()
-        if len(parts) != 2 or not is_mention(parts[1]):
+    def _assign(self, f: dict[str, str], is_mention: Callable[[str], bool]) -> Request:
+        role, person = f.get("role", ""), f.get("person", "")
+        if not role or not is_mention(person):
             raise UserError(f"assign needs a role and a person. Usage: {usage('assign')}")
-        role = parts[0].lower()
-        if role not in self._config.roles:
+        if role.lower() not in self._config.roles:
             roles = ", ".join(self._config.roles)
-            raise UserError(f"there is no role '{parts[0]}'; the roles are: {roles}.")
-        return Request("assign", role=role, person=parts[1])
+            raise UserError(f"there is no role '{role}'; the roles are: {roles}.")
+        return Request("assign", role=role.lower(), person=person)
 
-    def _note(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        if not rest:
+    def _note(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        if "text" not in f:
             raise UserError(f"a note needs a text. Usage: {usage('note')}")
-        return Request("note", text=check_text(rest))
+        return Request("note", text=check_text(f["text"]))
 
-    def _task(self, rest: str, is_mention: Callable[[str], bool]) -> Request:
-        verb, _, tail = rest.partition(" ")
-        tail = tail.strip()
-        if verb == "add" and tail:
-            words = tail.split()
-            owner = words[-1] if len(words) > 1 and is_mention(words[-1]) else None
-            text = " ".join(words[:-1]) if owner else tail
-            return Request("task", text=check_text(text), person=owner, scope="add")
-        if verb == "done" and tail.isdigit():
-            return Request("task", number=int(tail), scope="done")
+    def _task(self, f: dict[str, str], is_mention: Callable[[str], bool]) -> Request:
+        verb, owner = f.get("verb"), f.get("owner")
+        if verb == "add" and "text" in f and (owner is None or is_mention(owner)):
+            return Request("task", text=check_text(f["text"]), person=owner, scope="add")
+        if verb == "done" and f.get("number", "").isdigit():
+            return Request("task", number=int(f["number"]), scope="done")
         raise UserError(f"Usage: {usage('task')}")
 
-    def _resolve(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        return Request("resolve", text=check_text(rest))
+    def _resolve(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        return Request("resolve", text=check_text(f.get("summary", "")))
 
-    def _cancel(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        if not rest:
+    def _cancel(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        if "reason" not in f:
             raise UserError(f"say why it is cancelled. Usage: {usage('cancel')}")
-        return Request("cancel", text=check_text(rest))
+        return Request("cancel", text=check_text(f["reason"]))
 
-    def _list(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        scope = rest.lower() or "open"
-        if scope not in ("open", "all"):
-            raise UserError(f"list shows 'open' or 'all' incidents, not '{rest}'.")
-        return Request("list", scope=scope)
+    def _list(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        scope = f.get("scope", "open")
+        if scope.lower() not in ("open", "all"):
+            raise UserError(f"list shows 'open' or 'all' incidents, not '{scope}'.")
+        return Request("list", scope=scope.lower())
 
-    def _export(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        fmt = rest.lower() or "md"
-        if fmt not in EXPORT_FORMATS:
-            raise UserError(f"cannot export as '{rest}'; formats: {', '.join(EXPORT_FORMATS)}.")
-        return Request("export", fmt=fmt)
+    def _export(self, f: dict[str, str], _m: Callable[[str], bool]) -> Request:
+        fmt = f.get("format", "md")
+        if fmt.lower() not in EXPORT_FORMATS:
+            raise UserError(f"cannot export as '{fmt}'; formats: {', '.join(EXPORT_FORMATS)}.")
+        return Request("export", fmt=fmt.lower())
 
-    def _help(self, rest: str, _m: Callable[[str], bool]) -> Request:
-        return Request("help")
+
+def command_name(word: str) -> str:
+    """The command a word names (aliases included), or :class:`UnknownCommand`."""
+    name = ALIASES.get(word.lower(), word.lower())
+    if name not in NAMES:
+        raise UnknownCommand(word, suggest(word))
+    return name
+
+
+def _nothing_more(name: str, rest: str) -> dict[str, str]:
+    if rest:
+        raise UserError(f"'{name}' takes nothing more. Usage: {usage(name)}")
+    return {}
+
+
+def _incident(value: str | None) -> int | None:
+    if value is None:
+        return None
+    match = _INC.match(value) or re.match(r"^(\d{1,9})$", value)
+    if not match:
+        raise UserError(f"'{value}' is not an incident reference; use INC-<number>, e.g. INC-7.")
+    return int(match.group(1))
 
 
 def check_title(title: str) -> str:

@@ -11,13 +11,19 @@ from bot.platform import ChannelRef, UserRef
 
 @dataclass(frozen=True)
 class Command:
-    """``/<root> <text>`` typed by ``actor`` in ``channel`` of ``platform``."""
+    """``/<root> <text>`` typed by ``actor`` in ``channel`` of ``platform``.
+
+    A platform with typed options (Discord's app commands) sends ``options`` instead: then
+    ``text`` is only the subcommand's name and ``options`` its values by name (a person as
+    the platform's mention token, e.g. ``<@80351110224678912>``).
+    """
 
     platform: str
     actor: UserRef
     channel: ChannelRef
     text: str
     root: str = "incident"
+    options: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

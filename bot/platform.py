@@ -80,12 +80,18 @@ class ChatPlatform(Protocol):
     @property
     def channel_rules(self) -> ChannelRules: ...
 
-    async def create_channel(self, name: str, topic: str) -> ChannelRef:
-        """Create a channel; raise :class:`bot.errors.ChannelNameTaken` if the name is used."""
+    async def create_channel(
+        self, name: str, topic: str, near: ChannelRef | None = None
+    ) -> ChannelRef:
+        """Create a channel; raise :class:`bot.errors.ChannelNameTaken` if the name is used.
+
+        ``near`` is the channel the request came from: a platform hosting several spaces
+        (Discord's servers) creates the channel in that one."""
         ...
 
-    async def find_channel(self, name: str) -> ChannelRef:
-        """The channel configured by name or id (e.g. the announce channel)."""
+    async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
+        """The channel configured by name or id (e.g. the announce channel), in the same
+        space as ``near`` when the platform has several."""
         ...
 
     async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None: ...

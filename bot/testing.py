@@ -51,7 +51,9 @@ class RecordingPlatform:
         if method in self.fail_on:
             raise PlatformError(f"{method} failed (as the test asked)")
 
-    async def create_channel(self, name: str, topic: str) -> ChannelRef:
+    async def create_channel(
+        self, name: str, topic: str, near: ChannelRef | None = None
+    ) -> ChannelRef:
         self._check("create_channel")
         if name in self.taken or any(c.name == name for c in self.channels.values()):
             raise ChannelNameTaken(name)
@@ -60,7 +62,7 @@ class RecordingPlatform:
         self.topics[ref.id] = topic
         return ref
 
-    async def find_channel(self, name: str) -> ChannelRef:
+    async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         self._check("find_channel")
         for ref in self.channels.values():
             if name in (ref.name, ref.id):

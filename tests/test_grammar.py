@@ -155,3 +155,67 @@ def test_severity_names_come_from_the_config() -> None:
     assert parse(grammar, "sev p1").severity == 2
     with pytest.raises(UserError, match="use 1-2"):
         parse(grammar, "sev 3")
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "expected"),
+    [
+        ("declare", {}, Request("declare", form=True)),
+        (
+            "declare",
+            {"title": "DB down", "severity": "1", "service": "api", "description": ""},
+            Request("declare", text="DB down", severity=1, service="api"),
+        ),
+        ("ack", {"incident": "INC-4"}, Request("ack", incident=4)),
+        ("ack", {"incident": "4"}, Request("ack", incident=4)),
+        (
+            "status",
+            {"status": "Monitoring", "message": "rolled back"},
+            Request("status", status="monitoring", text="rolled back"),
+        ),
+        # A typed option is never split: "inc-3" in a note is text, not an incident.
+        ("note", {"text": "inc-3 is related"}, Request("note", text="inc-3 is related")),
+        (
+            "assign",
+            {"role": "Operations", "person": "@bob"},
+            Request("assign", role="operations", person="@bob"),
+        ),
+        (
+            "task",
+            {"verb": "add", "text": "roll back", "owner": "@bob"},
+            Request("task", text="roll back", person="@bob", scope="add"),
+        ),
+        ("task", {"verb": "done", "number": "2"}, Request("task", number=2, scope="done")),
+        ("list", {"scope": "all"}, Request("list", scope="all")),
+    ],
+)
+def test_typed_fields_build_the_same_requests(
+    grammar: Grammar, name: str, fields: dict[str, str], expected: Request
+) -> None:
+    assert grammar.build(name, fields, is_mention) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "message"),
+    [
+        ("declare", {"severity": "2"}, "needs a title"),
+        ("declare", {"title": "x" * 201}, "the limit is 200"),
+        ("ack", {"incident": "seven"}, "not an incident reference"),
+        ("ack", {"text": "now"}, "'ack' takes nothing more"),
+        ("assign", {"role": "chef", "person": "@bob"}, "there is no role 'chef'"),
+        ("assign", {"role": "operations", "person": "bob"}, "assign needs a role and a person"),
+        ("task", {"verb": "add", "text": "x", "owner": "bob"}, "Usage: /incident task add"),
+        ("update", {"message": "  "}, "an update needs a message"),
+    ],
+)
+def test_typed_fields_are_checked_like_text(
+    grammar: Grammar, name: str, fields: dict[str, str], message: str
+) -> None:
+    with pytest.raises(UserError, match=message):
+        grammar.build(name, fields, is_mention)
+
+
+def test_an_unknown_typed_command_suggests_the_closest(grammar: Grammar) -> None:
+    with pytest.raises(UnknownCommand) as caught:
+        grammar.build("resolv", {}, is_mention)
+    assert caught.value.suggestion == "resolve"

@@ -47,14 +47,16 @@ class ConsolePlatform:
         self._out.write(text)
         self._out.flush()
 
-    async def create_channel(self, name: str, topic: str) -> ChannelRef:
+    async def create_channel(
+        self, name: str, topic: str, near: ChannelRef | None = None
+    ) -> ChannelRef:
         if name in self._channels:
             raise ChannelNameTaken(f"#{name} exists already")
         ref = self._channels[name] = ChannelRef(name, name)
         self.say(f"[#{name}] channel created · topic: {topic}")
         return ref
 
-    async def find_channel(self, name: str) -> ChannelRef:
+    async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         clean = valid_channel(name) or "incidents"
         return self._channels.setdefault(clean, ChannelRef(clean, clean))
 

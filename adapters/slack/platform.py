@@ -92,7 +92,9 @@ class SlackPlatform:
             finally:
                 self._last_post[channel_id] = self._monotonic()
 
-    async def create_channel(self, name: str, topic: str) -> ChannelRef:
+    async def create_channel(
+        self, name: str, topic: str, near: ChannelRef | None = None
+    ) -> ChannelRef:
         created = await self.call("conversations.create", name=name, is_private=False)
         ref = ChannelRef(created["channel"]["id"], created["channel"]["name"])
         self._names[ref.name] = ref
@@ -100,7 +102,7 @@ class SlackPlatform:
         await self.call("conversations.setPurpose", channel=ref.id, purpose=topic[:250])
         return ref
 
-    async def find_channel(self, name: str) -> ChannelRef:
+    async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         """By id (``C0123ABCD``, best) or by name (``#incidents``, looked up once)."""
         name = name.removeprefix("#")
         if _CHANNEL_ID.match(name):
