@@ -8,18 +8,21 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console import ConsolePlatform, Shell
+from adapters.discord.app import BotInfo, DiscordAdapter, make_client, probe
+from adapters.discord.platform import DiscordPlatform
 from adapters.slack.app import SlackAdapter
-from adapters.slack.platform import SlackPlatform, make_client
+from adapters.slack.platform import SlackPlatform
+from adapters.slack.platform import make_client as make_slack_client
 from bot.clock import Clock, SystemClock
 from bot.config import TocsinConfig, load_config
 from bot.dispatcher import Dispatcher
-from bot.errors import UserError
+from bot.errors import PlatformError, UserError
 from bot.identity import Directory
 from bot.incidents import IncidentService
 from bot.platform import ChatPlatform
@@ -69,8 +72,9 @@ async def open_core(
     *,
     clock: Clock | None = None,
     migrate: bool = True,
+    config: TocsinConfig | None = None,
 ) -> Core:
-    config = load_config(settings.config_path)
+    config = config or load_config(settings.config_path)
     engine, _state = await open_database(settings, migrate=migrate)
     sessions = session_factory(engine)
     clock = clock or SystemClock()
@@ -138,21 +142,56 @@ def mount_slack(core: Core, platform: SlackPlatform, web_app: web.Application) -
     return adapter
 
 
+async def discord_platform(
+    settings: Settings, config: TocsinConfig, *, guild_ready_timeout: float = 2.0
+) -> tuple[DiscordPlatform, BotInfo]:
+    """The Discord platform for ``DISCORD_TOKEN``, with the intents its application has."""
+    info = await probe(settings)
+    client = make_client(
+        settings, message_content=info.message_content, guild_ready_timeout=guild_ready_timeout
+    )
+    platform = DiscordPlatform(
+        client, category=config.discord.category, guilds=settings.discord_guild_ids
+    )
+    return platform, info
+
+
+def mount_discord(
+    core: Core, platform: DiscordPlatform, info: BotInfo, *, answer_within: float = 2.0
+) -> DiscordAdapter:
+    """The Discord bot; :meth:`DiscordAdapter.start` connects it."""
+    return DiscordAdapter(
+        core.dispatcher,
+        platform,
+        core.config,
+        guild_ids=core.settings.discord_guild_ids,
+        message_content=info.message_content,
+        answer_within=answer_within,
+    )
+
+
 async def run_server(settings: Settings) -> None:
     """``tocsin run``: the web server and every configured platform, until SIGINT/SIGTERM."""
+    config = load_config(settings.config_path)
     platforms: dict[str, ChatPlatform] = {}
-    slack = None
+    slack = discord = None
     if settings.slack_bot_token:
-        slack = SlackPlatform(make_client(settings.slack_bot_token, settings.slack_api_url))
+        slack = SlackPlatform(make_slack_client(settings.slack_bot_token, settings.slack_api_url))
         platforms[slack.name] = slack
-    core = await open_core(settings, platforms)
+    if settings.discord_token:
+        discord, discord_info = await discord_platform(settings, config)
+        platforms[discord.name] = discord
+    core = await open_core(settings, platforms, config=config)
     web_app = make_web_app(core.engine, core.service.counts)
     adapter = mount_slack(core, slack, web_app) if slack else None
+    bot = mount_discord(core, discord, discord_info) if discord else None
     runner = web.AppRunner(web_app)
     await runner.setup()
     try:
         if adapter is not None:
             await adapter.connect()
+        if bot is not None:
+            await bot.start(settings.discord_token or "")
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.http_port
@@ -164,17 +203,27 @@ async def run_server(settings: Settings) -> None:
         if not platforms:
             log.warning(
                 "no chat platform is configured, so only the HTTP server runs. Set "
-                "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack (see the README); "
-                "to try Tocsin without one, run: tocsin shell"
+                "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or DISCORD_TOKEN for "
+                "Discord (see the README); to try Tocsin without one, run: tocsin shell"
             )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
+        if bot is not None and bot.stopped is not None:
+            waits.add(bot.stopped)  # the gateway connection ends only on a fatal error
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("Discord stopped: %s", task.exception())
+            raise PlatformError("the Discord connection ended; stopping")
         log.info("stopping")
     finally:
         await runner.cleanup()
         if adapter is not None:
             await adapter.close()
+        if bot is not None:
+            await bot.close()
         await core.aclose()

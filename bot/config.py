@@ -58,6 +58,15 @@ class IncidentSettings(_Strict):
     )
 
 
+class DiscordSettings(_Strict):
+    category: str = Field(
+        default="Incidents",
+        max_length=100,
+        description="the category incident channels go in (a name or id; made if missing; "
+        "empty for none)",
+    )
+
+
 DEFAULT_SEVERITIES: dict[str, Severity] = {
     "SEV1": Severity(label="critical", colour="#d32f2f", update_every_minutes=15),
     "SEV2": Severity(label="major", colour="#f57c00", update_every_minutes=30),
@@ -80,6 +89,7 @@ class TocsinConfig(_Strict):
     roles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     people: dict[str, Person] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
+    discord: DiscordSettings = DiscordSettings()
 
     @field_validator("severities")
     @classmethod

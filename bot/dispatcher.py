@@ -71,6 +71,10 @@ class Dispatcher:
             log.exception("could not capture a %s event from %s", event.kind, event.platform)
             return False
 
+    async def open_incidents(self) -> list[tuple[int, str]]:
+        """(number, title) of the open incidents, newest first: for pickers and autocomplete."""
+        return [(i.id or 0, i.title) for i in await self._service.incidents("open")]
+
     async def card_for_channel(self, platform_name: str, channel_id: str) -> Card | None:
         """The card of the incident whose channel this is (to show it again), if any."""
         number = await self._service.incident_in(platform_name, channel_id)

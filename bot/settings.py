@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
@@ -28,6 +29,12 @@ class Settings:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     slack_api_url: str | None = None
+    discord_token: str | None = field(default=None, repr=False)
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+    discord_guild_ids: tuple[int, ...] = ()
+    discord_shard_ids: tuple[int, ...] | None = None
+    discord_shard_count: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -42,6 +49,7 @@ class Settings:
             http_host=values.get("TOCSIN_HTTP_HOST") or "127.0.0.1",
             http_port=_port(values.get("TOCSIN_HTTP_PORT")),
             **_slack(values),
+            **_discord(values),
         )
 
 
@@ -63,7 +71,7 @@ def _port(value: str | None) -> int:
     return port
 
 
-def _slack(values: Mapping[str, str]) -> dict[str, str | None]:
+def _slack(values: Mapping[str, str]) -> dict[str, Any]:
     token = values.get("SLACK_BOT_TOKEN") or None
     secret = values.get("SLACK_SIGNING_SECRET") or None
     app_token = values.get("SLACK_APP_TOKEN") or None
@@ -89,4 +97,44 @@ def _slack(values: Mapping[str, str]) -> dict[str, str | None]:
         "slack_signing_secret": secret,
         "slack_app_token": app_token,
         "slack_api_url": url,
+    }
+
+
+def _ids(name: str, value: str | None) -> tuple[int, ...]:
+    parts = [p.strip() for p in (value or "").split(",") if p.strip()]
+    if not all(p.isdigit() for p in parts):
+        raise ConfigError(f"{name} must be a comma-separated list of numbers, not {value!r}")
+    return tuple(int(p) for p in parts)
+
+
+def _discord(values: Mapping[str, str]) -> dict[str, Any]:
+    token = values.get("DISCORD_TOKEN") or None
+    api = (values.get("DISCORD_API_URL") or "").rstrip("/") or None
+    gateway = values.get("DISCORD_GATEWAY_URL") or None
+    if api and not api.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"DISCORD_API_URL must be an http(s) URL with the API version, like "
+            f"https://discord.com/api/v10, not {api!r}"
+        )
+    if gateway and not gateway.startswith(("ws://", "wss://")):
+        raise ConfigError(f"DISCORD_GATEWAY_URL must be a ws(s):// URL, not {gateway!r}")
+    count_text = (values.get("DISCORD_SHARD_COUNT") or "").strip()
+    if count_text and not (count_text.isdigit() and int(count_text) > 0):
+        raise ConfigError(f"DISCORD_SHARD_COUNT must be a positive number, not {count_text!r}")
+    count = int(count_text) if count_text else None
+    shard_ids = _ids("DISCORD_SHARD_IDS", values.get("DISCORD_SHARD_IDS")) or None
+    if shard_ids is not None:
+        if count is None:
+            raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total)")
+        if any(i >= count for i in shard_ids):
+            raise ConfigError(
+                f"DISCORD_SHARD_IDS run from 0 to DISCORD_SHARD_COUNT - 1 ({count - 1})"
+            )
+    return {
+        "discord_token": token,
+        "discord_api_url": api,
+        "discord_gateway_url": gateway,
+        "discord_guild_ids": _ids("DISCORD_GUILD_IDS", values.get("DISCORD_GUILD_IDS")),
+        "discord_shard_ids": shard_ids,
+        "discord_shard_count": count,
     }
