@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from adapters.discord.app import MESSAGE_CONTENT_OFF, probe
+from adapters.discord.invite import SCOPES, invite_url, permission_names
 from adapters.slack.manifest import manifest
 from adapters.slack.platform import check_token
 from bot import __version__
@@ -43,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     slack.add_argument("--url", help="the public https:// address of this server")
     slack.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no URL)")
     slack.add_argument("--name", default="Tocsin", help="the app's name in Slack")
+    invite = sub.add_parser(
+        "discord-invite", help="print the link that adds the Discord bot to a server"
+    )
+    invite.add_argument(
+        "--client-id",
+        type=int,
+        help="the Application ID (default: asked of Discord with DISCORD_TOKEN)",
+    )
     return parser
 
 
@@ -75,6 +85,8 @@ async def _main(args: argparse.Namespace) -> int:
         print(json.dumps(app, indent=2, ensure_ascii=False))
         return 0
     settings = Settings.from_env()
+    if args.command == "discord-invite":
+        return await _discord_invite(settings, args.client_id)
     if args.command == "run":
         await run_server(settings)
     elif args.command == "shell":
@@ -130,7 +142,47 @@ async def _check_config(settings: Settings) -> int:
             "· Slack: not configured (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; "
             "`tocsin slack-manifest --url https://your.host` prints the app to create)"
         )
+    if settings.discord_token:
+        ok = await _check_discord(settings) and ok
+    else:
+        print(
+            "· Discord: not configured (DISCORD_TOKEN; `tocsin discord-invite` prints the "
+            "link that adds the bot to a server)"
+        )
     return 0 if ok else 1
+
+
+async def _check_discord(settings: Settings) -> bool:
+    try:
+        info = await probe(settings)
+    except TocsinError as exc:
+        print(f"✗ Discord: {exc}")
+        return False
+    where = (
+        f"commands synced to server(s) {', '.join(map(str, settings.discord_guild_ids))}"
+        if settings.discord_guild_ids
+        else "commands synced globally"
+    )
+    print(f"✓ Discord: bot {info.user} (application {info.application_id}), {where}")
+    if not info.message_content:
+        print(f"· Discord: {MESSAGE_CONTENT_OFF}")
+    return True
+
+
+async def _discord_invite(settings: Settings, client_id: int | None) -> int:
+    if client_id is None:
+        if not settings.discord_token:
+            raise ConfigError(
+                "give --client-id (the Application ID, on the General Information page of the "
+                "Discord developer portal), or set DISCORD_TOKEN to ask Discord for it"
+            )
+        client_id = (await probe(settings)).application_id
+    print(invite_url(client_id))
+    print(
+        f"\nScopes: {', '.join(SCOPES)}. Permissions: {', '.join(permission_names())}.",
+        file=sys.stderr,
+    )
+    return 0
 
 
 async def _check_slack(settings: Settings) -> bool:

@@ -4,15 +4,19 @@ of Discord's REST API and gateway on loopback (tests/fakes/discord_api.py)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from adapters.discord.app import DiscordAdapter
 from bot.app import Core, discord_platform, mount_discord, open_core
+from bot.errors import ConfigError
 from bot.settings import Settings
+from tests.cli import spawn, tocsin, tocsin_env
 from tests.fakes.discord_api import (
     ALICE,
     ANNOUNCE_ID,
@@ -24,8 +28,8 @@ from tests.fakes.discord_api import (
 )
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
     while not await check():
         assert asyncio.get_running_loop().time() < deadline, "the condition never held"
         await asyncio.sleep(0.02)
@@ -69,9 +73,7 @@ class Rig:
         return next(m for m in self.fake.in_channel(room) if m["embeds"])
 
 
-async def start(
-    settings: Settings, *, answer_within: float = 2.0
-) -> tuple[Core, DiscordAdapter]:
+async def start(settings: Settings, *, answer_within: float = 2.0) -> tuple[Core, DiscordAdapter]:
     """Tocsin's core and Discord bot on ``settings``, connected to the fake."""
     core = await open_core(settings, {})
     platform, info = await discord_platform(settings, core.config, guild_ready_timeout=0.1)
@@ -128,3 +130,331 @@ async def test_declare_with_options_creates_the_whole_incident(rig: Rig) -> None
     assert f"<@{ALICE}>" in announcement["content"]
     assert answer.kind == 4 and not answer.ephemeral
     assert f"<#{room['id']}>" in answer.texts()[0]
+
+
+async def test_declare_without_a_title_opens_the_modal(rig: Rig) -> None:
+    form = await rig.slash("declare")
+    assert form.kind == 9
+    labels = [c["component"]["custom_id"] for c in form.data["components"]]
+    assert labels == ["title", "severity", "service", "description"]
+    severity = form.data["components"][1]["component"]
+    assert [o["value"] for o in severity["options"]] == ["1", "2", "3", "4"]
+    answer = await rig.submit(form, {"title": "Login broken", "severity": "2"})
+    assert rig.room()["name"] == "inc-1-login-broken"
+    assert (await rig.core.service.view(1)).incident.severity == 2
+    assert answer.kind == 4 and "Declared" in answer.texts()[0]
+
+
+async def test_every_button_edits_the_same_card(rig: Rig) -> None:
+    await rig.slash("declare", title="Database is down")
+    room = int(rig.room()["id"])
+    ack = await rig.click("tocsin:ack:1", who=BOB)
+    assert ack.kind == 4 and not ack.ephemeral
+    card = rig.card(room)
+    assert card["updates"] == 1
+    assert any(f["value"] == f"<@{BOB}>" for f in card["embeds"][0]["fields"])
+    form = await rig.click("tocsin:status:1")
+    assert form.kind == 9 and form.data["custom_id"].startswith("tocsin:form:status:1:")
+    await rig.submit(form, {"status": "monitoring", "message": "replica promoted"})
+    await rig.click("tocsin:resolve:1")
+    await rig.click("tocsin:close:1")
+    (card,) = [m for m in rig.fake.in_channel(room) if m["embeds"]]
+    assert card["updates"] == 4 and card["components"] == []
+    assert (await rig.core.service.view(1)).incident.status == "closed"
+    said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
+    assert any("replica promoted" in text for text in said)
+
+
+async def test_a_refusal_is_ephemeral_and_plain(rig: Rig) -> None:
+    answer = await rig.slash("ack")
+    assert answer.kind == 4 and answer.ephemeral
+    assert "run it in the incident's channel" in answer.texts()[0]
+    await rig.slash("declare", title="Database is down")
+    await rig.click("tocsin:resolve:1")
+    again = await rig.slash("resolve", who=BOB, incident="INC-1")
+    assert again.ephemeral and "INC-1 is already resolved." in again.texts()[0]
+
+
+async def test_a_name_in_use_gets_the_next_free_one(rig: Rig) -> None:
+    rig.fake.add_channel("inc-1-database-is-down")
+    # The bot learns of channels from the gateway; this one came after its GUILD_CREATE.
+    await rig.fake.dispatch("CHANNEL_CREATE", rig.fake.named("inc-1-database-is-down"))
+    await asyncio.sleep(0.2)
+    await rig.slash("declare", title="Database is down")
+    made = [c["name"] for c in rig.fake.channels.values() if c.get("parent_id")]
+    assert made == ["inc-1-database-is-down-2"]
+
+
+async def test_mass_mentions_in_user_text_never_ping(rig: Rig) -> None:
+    await rig.slash(
+        "declare", title="@everyone and @here <@&123456789012345678> down", description="@here"
+    )
+    everything = "\n".join(rig.fake.everything_said())
+    assert "@everyone" not in everything and "@here" not in everything
+    assert "<@&123456789012345678>" not in everything
+    assert "@\u200beveryone" in everything
+    sent = [m for m in rig.fake.messages.values() if m["author"]["bot"] and m["type"] == 0]
+    sent += [r.data for r in rig.fake.interactions.values() if r.kind == 4]
+    assert sent
+    for message in sent:
+        assert message["allowed_mentions"]["parse"] == ["users"], message
+
+
+async def test_services_autocomplete_from_the_config(database_url: str, tmp_path: Any) -> None:
+    config = tmp_path / "tocsin.toml"
+    config.write_text("[services.api]\n[services.database]\n[services.dashboards]\n")
+    fake = FakeDiscord()
+    await fake.start()
+    settings = discord_settings(database_url, fake)
+    settings = Settings(**{**settings.__dict__, "config_path": config})
+    core, bot = await start(settings)
+    try:
+        choices = await fake.autocomplete(ALICE, ANNOUNCE_ID, ["declare"], "service", "da")
+        assert [c["value"] for c in choices] == ["database", "dashboards"]
+        await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Slow", service="api")
+        await eventually(lambda: _has_incident(core))
+        assert (await core.service.view(1)).incident.service == "api"
+        incidents = await fake.autocomplete(ALICE, ANNOUNCE_ID, ["ack"], "incident", "slo")
+        assert incidents == [{"name": "INC-1 · Slow", "value": "INC-1"}]
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()
+
+
+async def _has_incident(core: Core) -> bool:
+    return bool(await core.service.incidents("all"))
+
+
+async def test_messages_edits_deletions_and_pins_reach_the_timeline(rig: Rig) -> None:
+    await rig.slash("declare", title="Database is down")
+    room = int(rig.room()["id"])
+    said = await rig.fake.say(BOB, room, "replication lag 40s")
+    gone = await rig.fake.say(BOB, room, "the password is hunter2")
+    await rig.fake.edit(said, "replication lag 45s")
+    await rig.fake.delete(gone)
+    await rig.fake.react(ALICE, said, "📌")
+    await rig.fake.react(ALICE, said, "👍")
+    other = await rig.fake.say(ALICE, room, "failover started")
+    await rig.fake.pin(room, other, by=ALICE)
+    await rig.fake.say(BOB, ANNOUNCE_ID, "not an incident channel")
+
+    async def captured() -> bool:
+        kinds = [e.kind for e in (await rig.core.service.view(1)).events]
+        return kinds.count("pin") == 2
+
+    await eventually(captured)
+    events = (await rig.core.service.view(1)).events
+    messages = [e for e in events if e.kind == "message"]
+    assert [m.text for m in messages] == ["replication lag 40s", "", "failover started"]
+    assert messages[0].actor_name == "Bob" and messages[0].edited_at is not None
+    assert messages[1].deleted_at is not None
+    assert [e.text for e in events if e.kind == "edit"] == ["replication lag 45s"]
+    pins = sorted(e.text for e in events if e.kind == "pin")  # a reaction carries no time
+    assert pins == ["failover started", "replication lag 40s"]
+    assert not any("hunter2" in (e.text or "") for e in events)
+    assert not any("not an incident channel" in (e.text or "") for e in events)
+    # The bot's own messages (the card, its pin notice) are never captured.
+    assert all(e.actor_name != "Tocsin" for e in events)
+
+
+async def test_export_attaches_the_timeline(rig: Rig) -> None:
+    await rig.slash("declare", title="Database is down")
+    room = int(rig.room()["id"])
+    answer = await rig.slash("export", channel=room, format="md")
+    (upload,) = [m for m in rig.fake.in_channel(room) if m["attachments"]]
+    (attachment,) = upload["attachments"]
+    assert attachment["filename"] == "inc-1-timeline.md"
+    assert attachment["content"].startswith("# INC-1")
+    assert "inc-1-timeline.md" in answer.texts()[0]
+
+
+async def test_work_slower_than_three_seconds_is_deferred_then_answered(rig: Rig) -> None:
+    rig.fake.create_delay = 3.5  # Discord takes its time creating the channel
+    answer = await rig.slash("declare", title="Database is down")
+    assert answer.kind == 5 and answer.ephemeral  # "thinking…", only for the declarer
+    assert answer.deleted  # …then taken away, once the answer is in the channel
+    room = rig.room()
+    said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
+    assert any("Declared" in text and f"<#{room['id']}>" in text for text in said)
+    slow_error = await rig.slash("ack", incident="INC-9")
+    assert slow_error.kind == 4 and slow_error.ephemeral  # errors need no deferral
+    rig.bot.answer_within = 0  # a refusal after a deferral stays private
+    late = await rig.slash("ack", incident="INC-9")
+    assert late.kind == 5 and late.ephemeral and not late.deleted
+    assert "no incident INC-9" in late.texts()[0].lower() or "INC-9" in late.texts()[0]
+
+
+async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    settings = discord_settings(database_url, fake)
+    core, bot = await start(settings)
+    try:
+        await asyncio.wait_for(
+            (await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Disk full")).answered.wait(),
+            15,
+        )
+        await bot.drain()
+        room = int(next(c for c in fake.channels.values() if c.get("parent_id"))["id"])
+        card = next(m for m in fake.in_channel(room) if m["embeds"])
+        form = await fake.click(ALICE, int(card["id"]), "tocsin:status:1")
+        await asyncio.wait_for(form.answered.wait(), 15)
+    finally:
+        await bot.close()
+        await core.aclose()
+    core, bot = await start(settings)
+    try:
+        ack = await fake.click(BOB, int(card["id"]), "tocsin:ack:1")
+        await asyncio.wait_for(ack.answered.wait(), 15)
+        await bot.drain()
+        assert (await core.service.view(1)).incident.status == "acknowledged"
+        assert fake.messages[int(card["id"])]["updates"] == 1
+        stale = await fake.submit(ALICE, room, form.data, {"status": "identified"})
+        await asyncio.wait_for(stale.answered.wait(), 15)
+        assert stale.ephemeral and "opened before Tocsin restarted" in stale.texts()[0]
+        assert (await core.service.view(1)).incident.status == "acknowledged"
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()
+    assert not fake.rejections, fake.rejections
+
+
+async def test_the_bot_runs_from_its_environment_as_a_user_would(
+    database_url: str, tmp_path: Path
+) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    env = tocsin_env(
+        database_url,
+        TOCSIN_HTTP_PORT="0",
+        DISCORD_TOKEN=TOKEN,
+        DISCORD_API_URL=fake.url,
+        DISCORD_GATEWAY_URL=fake.gateway_url,
+        DISCORD_GUILD_IDS=str(GUILD_ID),
+    )
+    process = await spawn("run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL)
+    assert process.stderr is not None
+    seen = []
+    try:
+        while not any("Discord: connected as" in line for line in seen):
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
+            assert line, "tocsin run ended before connecting:\n" + "".join(seen)
+            seen.append(line)
+        assert fake.identified[-1]["intents"] & (1 << 15)  # the app has Message Content
+        record = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="From a real process")
+        await asyncio.wait_for(record.answered.wait(), 30)
+        assert "Declared" in record.texts()[0]
+        assert any(c.get("name") == "inc-1-from-a-real-process" for c in fake.channels.values())
+    finally:
+        process.terminate()
+        rest = (await process.stderr.read()).decode()
+        assert await process.wait() == 0
+        await fake.close()
+    assert TOKEN not in "".join(seen) + rest
+    assert "Traceback" not in rest
+    assert not fake.rejections, fake.rejections
+
+
+async def test_without_message_content_all_but_chat_capture_works(database_url: str) -> None:
+    fake = FakeDiscord(message_content=False)
+    await fake.start()
+    core, bot = await start(discord_settings(database_url, fake))
+    try:
+        assert not fake.identified[-1]["intents"] & (1 << 15)
+        assert not bot.message_content
+        record = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Quiet")
+        await asyncio.wait_for(record.answered.wait(), 15)
+        await bot.drain()
+        room = int(next(c for c in fake.channels.values() if c.get("parent_id"))["id"])
+        said = await fake.say(BOB, room, "typed text, withheld by Discord")
+        await fake.react(ALICE, said, "📌")
+
+        async def pinned() -> bool:
+            return any(e.kind == "pin" for e in (await core.service.view(1)).events)
+
+        await eventually(pinned)
+        assert not any(e.kind == "message" for e in (await core.service.view(1)).events)
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()
+
+
+async def test_check_config_and_invite_speak_to_discord(database_url: str, tmp_path: Path) -> None:
+    fake = FakeDiscord(message_content=False)
+    await fake.start()
+    env = tocsin_env(
+        database_url, DISCORD_TOKEN=TOKEN, DISCORD_API_URL=fake.url, DISCORD_GUILD_IDS="1,2"
+    )
+    try:
+        checked = await asyncio.to_thread(tocsin, "check-config", cwd=tmp_path, env=env)
+        invite = await asyncio.to_thread(tocsin, "discord-invite", cwd=tmp_path, env=env)
+        bad = await asyncio.to_thread(
+            tocsin, "check-config", cwd=tmp_path, env={**env, "DISCORD_TOKEN": "wrong"}
+        )
+    finally:
+        await fake.close()
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "✓ Discord: bot tocsin (application 900000000000000001)" in checked.stdout
+    assert "server(s) 1, 2" in checked.stdout
+    assert "Message Content intent is off" in checked.stdout
+    url = invite.stdout.strip()
+    assert url.startswith("https://discord.com/oauth2/authorize?client_id=900000000000000001")
+    assert "scope=bot+applications.commands" in url
+    bits = int(url.rsplit("permissions=", 1)[1])
+    assert bits & (1 << 4) and bits & (1 << 11) and bits & (1 << 14) and bits & (1 << 15)
+    assert not bits & (1 << 17) and not bits & (1 << 3)  # never @everyone, never admin
+    assert bad.returncode == 1 and "DISCORD_TOKEN was refused" in bad.stdout
+    assert TOKEN not in checked.stdout + checked.stderr + invite.stderr
+
+
+def test_invite_without_a_token_asks_for_the_client_id(tmp_path: Path) -> None:
+    env = tocsin_env("sqlite+aiosqlite:///:memory:")
+    env.pop("DISCORD_TOKEN", None)
+    result = tocsin("discord-invite", cwd=tmp_path, env=env)
+    assert result.returncode == 2 and "--client-id" in result.stderr
+    given = tocsin("discord-invite", "--client-id", "42", cwd=tmp_path, env=env)
+    assert given.stdout.startswith("https://discord.com/oauth2/authorize?client_id=42&")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DISCORD_API_URL": "discord.com/api"}, "DISCORD_API_URL must be an http(s) URL"),
+        ({"DISCORD_GATEWAY_URL": "https://x"}, "DISCORD_GATEWAY_URL must be a ws(s)"),
+        ({"DISCORD_GUILD_IDS": "12,abc"}, "DISCORD_GUILD_IDS must be a comma-separated"),
+        ({"DISCORD_SHARD_IDS": "0"}, "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"),
+        ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT must be a positive number"),
+        ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "1,2"}, "from 0 to"),
+    ],
+)
+def test_discord_settings_are_checked(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({"DISCORD_TOKEN": TOKEN, **env}, dotenv=False)
+
+
+def test_the_token_never_appears_in_the_settings_repr() -> None:
+    settings = Settings.from_env({"DISCORD_TOKEN": TOKEN}, dotenv=False)
+    assert settings.discord_token == TOKEN and TOKEN not in repr(settings)
+
+
+async def test_a_process_runs_only_its_share_of_the_shards(database_url: str) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    shard = (GUILD_ID >> 22) % 2
+    settings = discord_settings(database_url, fake)
+    settings = Settings(
+        **{**settings.__dict__, "discord_shard_count": 2, "discord_shard_ids": (shard,)}
+    )
+    core, bot = await start(settings)
+    try:
+        assert [i["shard"] for i in fake.identified] == [[shard, 2]]
+        record = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Sharded")
+        await asyncio.wait_for(record.answered.wait(), 15)
+        assert "Declared" in record.texts()[0]
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()

@@ -92,6 +92,9 @@ def make_client(
         "intents": intents(message_content),
         "allowed_mentions": ALLOWED_MENTIONS,
         "chunk_guilds_at_startup": False,
+        # No message cache: discord.py would update a cached message in place when its edit
+        # arrives, before the message itself was captured. The raw events carry what we need.
+        "max_messages": None,
         "member_cache_flags": discord.MemberCacheFlags.none(),
         "enable_raw_presences": False,
     }
