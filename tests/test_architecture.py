@@ -41,3 +41,16 @@ def test_storage_imports_nothing_above_it(path: Path) -> None:
 
 def test_the_checker_sees_imports() -> None:
     assert {"adapters", "bot"} <= imports(ROOT / "bot" / "app.py")
+
+
+@pytest.mark.parametrize("adapter", ["slack", "discord", "console"])
+def test_no_adapter_knows_another(adapter: str) -> None:
+    others = {"slack", "discord", "console"} - {adapter}
+    for path in modules(f"adapters/{adapter}"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        named = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+        assert not {m for m in named if m.split(".")[:2] in [["adapters", o] for o in others]}

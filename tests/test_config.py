@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,13 @@ def test_a_dotenv_file_fills_in_what_the_environment_lacks(
     (tmp_path / ".env").write_text("TOCSIN_HTTP_PORT=4000\nTOCSIN_HTTP_HOST=0.0.0.0\n")
     settings = Settings.from_env({"TOCSIN_HTTP_HOST": "127.0.0.2"})
     assert (settings.http_host, settings.http_port) == ("127.0.0.2", 4000)
+
+
+def test_env_example_lists_every_variable_tocsin_reads() -> None:
+    root = Path(__file__).resolve().parents[1]
+    source = (root / "bot" / "settings.py").read_text(encoding="utf-8")
+    read = set(re.findall(r'values\.get\("([A-Z_]+)"\)', source))
+    read |= set(re.findall(r'_ids\("([A-Z_]+)"', source))
+    listed = (root / ".env.example").read_text(encoding="utf-8")
+    assert read and {"DISCORD_TOKEN", "SLACK_BOT_TOKEN", "TOCSIN_DATABASE_URL"} <= read
+    assert not {name for name in read if f"{name}=" not in listed}

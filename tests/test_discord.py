@@ -458,3 +458,26 @@ async def test_a_process_runs_only_its_share_of_the_shards(database_url: str) ->
         await bot.close()
         await core.aclose()
         await fake.close()
+
+
+@pytest.mark.parametrize("private", [False, True])
+async def test_people_are_let_into_a_private_category_only(
+    database_url: str, private: bool
+) -> None:
+    fake = FakeDiscord()
+    category = fake.add_channel("Incidents", kind=4, private=private)
+    await fake.start()
+    core, bot = await start(discord_settings(database_url, fake))
+    try:
+        # Bob declares (Alice owns the server, and so sees every channel).
+        record = await fake.slash(BOB, ANNOUNCE_ID, "declare", title="Secret")
+        await asyncio.wait_for(record.answered.wait(), 15)
+        await bot.drain()
+        room = next(c for c in fake.channels.values() if c.get("parent_id") == str(category))
+        let_in = set(fake.overwrites.get(int(room["id"]), {}))
+        assert let_in == ({BOB} if private else set())
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()
+    assert not fake.rejections, fake.rejections

@@ -332,7 +332,10 @@ class DiscordAdapter:
             await response.send_modal(modal)
             return
         if not reply.text:
-            await response.defer()
+            if interaction.type == discord.InteractionType.component:
+                await response.defer()  # a silent acknowledgement of the click
+            else:
+                await response.send_message("Done.", ephemeral=True)
             return
         first, *rest = chunks(reply.text)
         await response.send_message(

@@ -37,7 +37,9 @@ def _value(choice: app_commands.Choice[str] | None) -> str | None:
 def incident_group(
     config: TocsinConfig, handle: Handler, open_incidents: OpenIncidents
 ) -> app_commands.Group:
-    group = app_commands.Group(name="incident", description="Declare and run incidents")
+    group = app_commands.Group(
+        name="incident", description="Declare and run incidents", guild_only=True
+    )
     severities = [
         app_commands.Choice(name=f"{key} · {sev.label}"[:100], value=key[3:])
         for key, sev in list(config.severities.items())[:25]

@@ -140,19 +140,21 @@ class DiscordPlatform:
         )
 
     async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None:
-        """Discord has no channel membership: whoever sees the category sees the channel.
-        When the category is private, these people are let in by a permission overwrite."""
+        """Discord has no channel membership: whoever may see the category sees the channel.
+        Someone who may not (a private category) is let in by a permission overwrite."""
         target = await self._channel(channel)
         for user_id in user_ids:
             try:
                 with refused(f"letting {user_id} into #{channel.name}"):
-                    user = await self._user(user_id)
+                    member = await target.guild.fetch_member(int(user_id))
+                    if target.permissions_for(member).view_channel:
+                        continue
                     await target.set_permissions(
-                        user, view_channel=True, send_messages=True, read_message_history=True
+                        member, view_channel=True, send_messages=True, read_message_history=True
                     )
             except PlatformError as exc:
-                # Not worth failing a declare for: the channel is usually visible anyway.
-                log.warning("%s (give the bot Manage Permissions to let people in)", exc)
+                # Not worth failing a declare for: the channel link is in the reply anyway.
+                log.warning("%s (give the bot Manage Roles to let people in)", exc)
 
     async def set_topic(self, channel: ChannelRef, topic: str) -> None:
         target = await self._channel(channel)

@@ -99,6 +99,7 @@ class Interaction:
     followups: list[dict[str, Any]] = field(default_factory=list)
     original: dict[str, Any] | None = None
     deleted: bool = False
+    first_answer_at: float | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -169,6 +170,7 @@ class FakeDiscord:
             ("PUT", "/applications/{app}/commands", self._sync),
             ("PUT", "/applications/{app}/guilds/{guild}/commands", self._sync),
             ("GET", "/guilds/{guild}/channels", self._guild_channels),
+            ("GET", "/guilds/{guild}/members/{user_id}", self._member),
             ("POST", "/guilds/{guild}/channels", self._create_channel),
             ("GET", "/channels/{channel}", self._get_channel),
             ("PATCH", "/channels/{channel}", self._edit_channel),
@@ -339,6 +341,12 @@ class FakeDiscord:
             raise Refused(404, 10013, "Unknown User")
         return _json(user(user_id))
 
+    async def _member(self, request: web.Request) -> web.Response:
+        user_id = int(request.match_info["user_id"])
+        if user_id not in USERS:
+            raise Refused(404, 10007, "Unknown Member")
+        return _json(member(user_id))
+
     async def _application(self, _r: web.Request) -> web.Response:
         return _json(
             {
@@ -418,10 +426,14 @@ class FakeDiscord:
     def named(self, name: str) -> dict[str, Any]:
         return next(c for c in self.channels.values() if c.get("name") == name)
 
-    def add_channel(self, name: str, kind: int = 0) -> int:
-        """A channel made by a person, before the bot connects."""
+    def add_channel(self, name: str, kind: int = 0, *, private: bool = False) -> int:
+        """A channel (or, ``kind`` 4, a category) made by a person, before the bot connects;
+        ``private``: @everyone may not see it."""
         channel_id = snowflake()
         self.channels[channel_id] = self._channel(channel_id, name, kind, None, "")
+        if private:
+            deny = {"id": str(GUILD_ID), "type": 0, "allow": "0", "deny": str(1 << 10)}
+            self.channels[channel_id]["permission_overwrites"] = [deny]
         return channel_id
 
     async def _guild_channels(self, _r: web.Request) -> web.Response:
@@ -444,6 +456,10 @@ class FakeDiscord:
             await asyncio.sleep(self.create_delay)
         channel_id = snowflake()
         self.channels[channel_id] = self._channel(channel_id, name, kind, parent, topic)
+        if parent is not None and not body.get("permission_overwrites"):
+            # A channel made in a category starts with the category's permissions.
+            inherited = [dict(o) for o in self.channels[parent]["permission_overwrites"]]
+            self.channels[channel_id]["permission_overwrites"] = inherited
         await self.dispatch("CHANNEL_CREATE", self.channels[channel_id], INTENT_GUILDS)
         return _json(self.channels[channel_id], 201)
 
@@ -468,6 +484,9 @@ class FakeDiscord:
         body = await request.json()
         _check(body.get("type") in (0, 1), "type: 0 (role) or 1 (member)")
         self.overwrites.setdefault(int(channel["id"]), {})[target] = body
+        kept = [o for o in channel["permission_overwrites"] if o["id"] != str(target)]
+        channel["permission_overwrites"] = [*kept, {"id": str(target), **body}]
+        await self.dispatch("CHANNEL_UPDATE", channel, INTENT_GUILDS)
         return web.Response(status=204)
 
     # REST: messages.
@@ -751,6 +770,7 @@ class FakeDiscord:
         if kind == 9:
             _check_modal(data)
         record.responses.append(body)
+        record.first_answer_at = time.monotonic()
         answer: dict[str, Any] = {
             "interaction": {
                 "id": str(record.id),
