@@ -36,6 +36,8 @@ from bot.ui import Reply
 
 log = logging.getLogger(__name__)
 PLATFORM = "discord"
+DISCORD_API = Route.BASE
+DISCORD_GATEWAY = str(DiscordWebSocket.DEFAULT_GATEWAY)
 PIN = "📌"
 MAX_OPEN_FORMS = 500
 TOO_SLOW_FOR_A_FORM = "That form took too long to open; please try again."
@@ -65,10 +67,8 @@ def point_at(settings: Settings) -> None:
     or a test's fake). discord.py reads both from class attributes: one Discord per process."""
     # Tocsin has no voice: discord.py's start-up warnings about voice libraries are noise.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-    if settings.discord_api_url:
-        Route.BASE = settings.discord_api_url
-    if settings.discord_gateway_url:
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    Route.BASE = settings.discord_api_url or DISCORD_API
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY)
 
 
 def intents(message_content: bool) -> discord.Intents:
