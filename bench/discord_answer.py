@@ -25,22 +25,11 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from adapters.discord.app import make_client, point_at
+from adapters.discord.client import make_client, point_at
 from bot.app import discord_platform, mount_discord, open_core
-from bot.settings import Settings
 from tests.fakes.discord_api import ALICE, ANNOUNCE_ID, GUILD_ID, TOKEN, FakeDiscord, Interaction
 
 LEVELS = (1, 10, 50)
-
-
-def settings(fake: FakeDiscord, database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        discord_token=TOKEN,
-        discord_api_url=fake.url,
-        discord_gateway_url=fake.gateway_url,
-        discord_guild_ids=(GUILD_ID,),
-    )
 
 
 async def fire(fake: FakeDiscord, count: int, concurrency: int, prefix: str) -> list[Interaction]:
@@ -67,7 +56,7 @@ def pct(values: list[float], q: float) -> float:
 async def tocsin_run(count: int, folder: Path) -> dict[int, tuple[list[float], int, float]]:
     fake = FakeDiscord()
     await fake.start()
-    env = settings(fake, f"sqlite+aiosqlite:///{folder / 'bench.db'}")
+    env = fake.settings(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
     core = await open_core(env, {})
     platform, info = await discord_platform(env, core.config, guild_ready_timeout=0.1)
     await core.aclose()
@@ -94,7 +83,7 @@ async def bare_run(count: int) -> dict[int, list[float]]:
     """The floor: discord.py and the fake, with a command that only answers."""
     fake = FakeDiscord()
     await fake.start()
-    env = settings(fake, "sqlite+aiosqlite:///:memory:")
+    env = fake.settings("sqlite+aiosqlite:///:memory:")
     point_at(env)
     client = make_client(env, message_content=False, guild_ready_timeout=0.1)
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)

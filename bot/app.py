@@ -14,7 +14,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console import ConsolePlatform, Shell
-from adapters.discord.app import BotInfo, DiscordAdapter, make_client, probe
+from adapters.discord.app import DiscordAdapter
+from adapters.discord.client import BotInfo, make_client, probe
 from adapters.discord.platform import DiscordPlatform
 from adapters.slack.app import SlackAdapter
 from adapters.slack.platform import SlackPlatform

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from adapters.discord.app import MESSAGE_CONTENT_OFF, probe
+from adapters.discord.client import MESSAGE_CONTENT_OFF, probe
 from adapters.discord.invite import SCOPES, invite_url, permission_names
 from adapters.slack.manifest import manifest
 from adapters.slack.platform import check_token

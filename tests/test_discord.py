@@ -84,21 +84,11 @@ async def start(settings: Settings, *, answer_within: float = 2.0) -> tuple[Core
     return core, bot
 
 
-def discord_settings(database_url: str, fake: FakeDiscord) -> Settings:
-    return Settings(
-        database_url=database_url,
-        discord_token=TOKEN,
-        discord_api_url=fake.url,
-        discord_gateway_url=fake.gateway_url,
-        discord_guild_ids=(GUILD_ID,),
-    )
-
-
 @pytest.fixture
 async def rig(database_url: str) -> AsyncIterator[Rig]:
     fake = FakeDiscord()
     await fake.start()
-    core, bot = await start(discord_settings(database_url, fake))
+    core, bot = await start(fake.settings(database_url))
     try:
         yield Rig(fake, core, bot)
         assert not fake.rejections, fake.rejections
@@ -205,8 +195,7 @@ async def test_services_autocomplete_from_the_config(database_url: str, tmp_path
     config.write_text("[services.api]\n[services.database]\n[services.dashboards]\n")
     fake = FakeDiscord()
     await fake.start()
-    settings = discord_settings(database_url, fake)
-    settings = Settings(**{**settings.__dict__, "config_path": config})
+    settings = fake.settings(database_url, config_path=config)
     core, bot = await start(settings)
     try:
         choices = await fake.autocomplete(ALICE, ANNOUNCE_ID, ["declare"], "service", "da")
@@ -288,7 +277,7 @@ async def test_work_slower_than_three_seconds_is_deferred_then_answered(rig: Rig
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
     fake = FakeDiscord()
     await fake.start()
-    settings = discord_settings(database_url, fake)
+    settings = fake.settings(database_url)
     core, bot = await start(settings)
     try:
         await asyncio.wait_for(
@@ -360,7 +349,7 @@ async def test_the_bot_runs_from_its_environment_as_a_user_would(
 async def test_without_message_content_all_but_chat_capture_works(database_url: str) -> None:
     fake = FakeDiscord(message_content=False)
     await fake.start()
-    core, bot = await start(discord_settings(database_url, fake))
+    core, bot = await start(fake.settings(database_url))
     try:
         assert not fake.identified[-1]["intents"] & (1 << 15)
         assert not bot.message_content
@@ -444,10 +433,7 @@ async def test_a_process_runs_only_its_share_of_the_shards(database_url: str) ->
     fake = FakeDiscord()
     await fake.start()
     shard = (GUILD_ID >> 22) % 2
-    settings = discord_settings(database_url, fake)
-    settings = Settings(
-        **{**settings.__dict__, "discord_shard_count": 2, "discord_shard_ids": (shard,)}
-    )
+    settings = fake.settings(database_url, discord_shard_count=2, discord_shard_ids=(shard,))
     core, bot = await start(settings)
     try:
         assert [i["shard"] for i in fake.identified] == [[shard, 2]]
@@ -467,7 +453,7 @@ async def test_people_are_let_into_a_private_category_only(
     fake = FakeDiscord()
     category = fake.add_channel("Incidents", kind=4, private=private)
     await fake.start()
-    core, bot = await start(discord_settings(database_url, fake))
+    core, bot = await start(fake.settings(database_url))
     try:
         # Bob declares (Alice owns the server, and so sees every channel).
         record = await fake.slash(BOB, ANNOUNCE_ID, "declare", title="Secret")

@@ -11,131 +11,33 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import discord
-import yarl
 from discord import app_commands
-from discord.gateway import DiscordWebSocket
-from discord.http import Route
 
+from adapters.discord import translate
+from adapters.discord.client import MESSAGE_CONTENT_OFF
 from adapters.discord.commands import incident_group
 from adapters.discord.dialect import ALLOWED_MENTIONS
 from adapters.discord.platform import DiscordPlatform, chunks
 from adapters.discord.ui import FORM_PREFIX, CardButton, FormModal
+from bot.background import Background
 from bot.config import TocsinConfig
 from bot.dispatcher import Dispatcher
 from bot.errors import ConfigError, PlatformError
 from bot.inbound import Action, ChannelEvent, Command
-from bot.platform import ChannelRef, UserRef
-from bot.settings import Settings
+from bot.platform import ChannelRef
 from bot.ui import Reply
 
 log = logging.getLogger(__name__)
-PLATFORM = "discord"
-DISCORD_API = Route.BASE
-DISCORD_GATEWAY = str(DiscordWebSocket.DEFAULT_GATEWAY)
-PIN = "📌"
 MAX_OPEN_FORMS = 500
 TOO_SLOW_FOR_A_FORM = "That form took too long to open; please try again."
 STALE_FORM = (
     "That form was opened before Tocsin restarted, so its answers could not be read. "
     "Please open it again."
 )
-MESSAGE_CONTENT_OFF = (
-    "the Message Content intent is off for this bot, so ordinary messages in incident "
-    "channels are not captured on the timeline (pins, 📌 reactions and deletions still are). "
-    "Turn it on under Bot → Privileged Gateway Intents in the Discord developer portal and "
-    "restart Tocsin."
-)
-
-
-@dataclass(frozen=True)
-class BotInfo:
-    """Who a token belongs to, as Discord says at login."""
-
-    user: str
-    application_id: int
-    message_content: bool
-
-
-def point_at(settings: Settings) -> None:
-    """Send discord.py's REST calls and gateway connection where the settings say (a proxy,
-    or a test's fake). discord.py reads both from class attributes: one Discord per process."""
-    # Tocsin has no voice: discord.py's start-up warnings about voice libraries are noise.
-    discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-    Route.BASE = settings.discord_api_url or DISCORD_API
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY)
-
-
-def intents(message_content: bool) -> discord.Intents:
-    """Only what Tocsin uses: servers and channels, messages and reactions in them, and the
-    privileged message content when the application has it."""
-    wanted = discord.Intents.none()
-    wanted.guilds = True
-    wanted.guild_messages = True
-    wanted.guild_reactions = True
-    wanted.message_content = message_content
-    return wanted
-
-
-def make_client(
-    settings: Settings, *, message_content: bool, guild_ready_timeout: float = 2.0
-) -> discord.Client:
-    """A client with the intents Tocsin needs; sharded when ``DISCORD_SHARD_COUNT`` is set."""
-    point_at(settings)
-    options: dict[str, Any] = {
-        "guild_ready_timeout": guild_ready_timeout,
-        "intents": intents(message_content),
-        "allowed_mentions": ALLOWED_MENTIONS,
-        "chunk_guilds_at_startup": False,
-        # No message cache: discord.py would update a cached message in place when its edit
-        # arrives, before the message itself was captured. The raw events carry what we need.
-        "max_messages": None,
-        "member_cache_flags": discord.MemberCacheFlags.none(),
-        "enable_raw_presences": False,
-    }
-    if settings.discord_shard_count is None:
-        return discord.Client(**options)
-    # Several processes split the shards; AutoShardedClient runs this process's share.
-    if settings.discord_shard_ids:
-        options["shard_ids"] = list(settings.discord_shard_ids)
-    return discord.AutoShardedClient(shard_count=settings.discord_shard_count, **options)
-
-
-async def probe(settings: Settings) -> BotInfo:
-    """Log in once to learn who the token is and whether the application has the Message
-    Content intent (the gateway refuses a connection that asks for it without)."""
-    point_at(settings)
-    client = discord.Client(intents=discord.Intents(guilds=True))
-    try:
-        await client.login(settings.discord_token or "")
-        flags = client.application_flags
-        assert client.user is not None and client.application_id is not None
-        return BotInfo(
-            str(client.user),
-            client.application_id,
-            flags.gateway_message_content or flags.gateway_message_content_limited,
-        )
-    except discord.LoginFailure as exc:
-        raise ConfigError("DISCORD_TOKEN was refused by Discord: check the bot token") from exc
-    except (discord.HTTPException, OSError) as exc:
-        raise PlatformError(f"cannot reach Discord at {Route.BASE}: {exc}") from exc
-    finally:
-        await client.close()
-
-
-def _who(user: discord.abc.User | None, user_id: int | str | None = None) -> UserRef:
-    if user is None:
-        return UserRef(str(user_id or ""), str(user_id or "someone"))
-    return UserRef(str(user.id), user.display_name)
-
-
-def _parse_time(value: str | None) -> datetime:
-    return datetime.fromisoformat(value) if value else discord.utils.utcnow()
 
 
 class DiscordAdapter:
@@ -155,7 +57,7 @@ class DiscordAdapter:
         self.answer_within = answer_within
         self.message_content = message_content
         self._guild_ids = tuple(guild_ids)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("Discord")
         self._capture_lock = asyncio.Lock()
         self._open_forms: OrderedDict[str, FormModal] = OrderedDict()
         self._runner: asyncio.Task[None] | None = None
@@ -244,19 +146,7 @@ class DiscordAdapter:
 
     async def drain(self) -> None:
         """Wait for the work still running (on shutdown, and in tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("Discord %s failed", what)
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._background.drain()
 
     # Interactions.
 
@@ -264,34 +154,42 @@ class DiscordAdapter:
         self, interaction: discord.Interaction[Any], name: str, options: dict[str, str | None]
     ) -> None:
         command = Command(
-            PLATFORM,
-            _who(interaction.user),
+            translate.PLATFORM,
+            translate.who(interaction.user),
             self._channel_of(interaction),
             name,
             options={k: v for k, v in options.items() if v is not None},
         )
-        self._spawn(self._answer(interaction, self._dispatcher.command(command)), "command")
+        self._background.spawn(
+            self._answer(interaction, self._dispatcher.command(command)), "command"
+        )
 
     async def on_tocsin_click(
         self, interaction: discord.Interaction[Any], action: str, incident: int
     ) -> None:
         click = Action(
-            PLATFORM, _who(interaction.user), self._channel_of(interaction), action, incident
+            translate.PLATFORM,
+            translate.who(interaction.user),
+            self._channel_of(interaction),
+            action,
+            incident,
         )
-        self._spawn(self._answer(interaction, self._dispatcher.action(click)), "button")
+        self._background.spawn(self._answer(interaction, self._dispatcher.action(click)), "button")
 
     async def on_tocsin_submit(
         self, interaction: discord.Interaction[Any], modal: FormModal
     ) -> None:
         submitted = Action(
-            PLATFORM,
-            _who(interaction.user),
+            translate.PLATFORM,
+            translate.who(interaction.user),
             self._channel_of(interaction),
             modal.form.action,
             modal.form.incident_id,
             modal.values(),
         )
-        self._spawn(self._answer(interaction, self._dispatcher.action(submitted)), "form")
+        self._background.spawn(
+            self._answer(interaction, self._dispatcher.action(submitted)), "form"
+        )
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """Every interaction, after discord.py routed it: a form Tocsin no longer knows (it
@@ -300,7 +198,9 @@ class DiscordAdapter:
             return
         custom_id = str(interaction.data.get("custom_id", ""))
         if custom_id.startswith(FORM_PREFIX) and self._open_forms.pop(custom_id, None) is None:
-            self._spawn(self._answer(interaction, _done(Reply(STALE_FORM, ok=False))), "form")
+            self._background.spawn(
+                self._answer(interaction, _done(Reply(STALE_FORM, ok=False))), "form"
+            )
 
     def _channel_of(self, interaction: discord.Interaction[Any]) -> ChannelRef:
         channel = interaction.channel
@@ -373,95 +273,31 @@ class DiscordAdapter:
     # Channel capture. Each handler takes the lock first, so events are recorded in the
     # order Discord sent them (an edit never overtakes its message).
 
+    async def _capture(self, event: ChannelEvent | None) -> None:
+        if event is not None:
+            await self._dispatcher.channel_event(event)
+
     async def on_message(self, message: discord.Message) -> None:
         async with self._capture_lock:
-            event = self._message_event(message)
-            if event is not None:
-                await self._dispatcher.channel_event(event)
-
-    def _message_event(self, message: discord.Message) -> ChannelEvent | None:
-        if message.author.bot or message.guild is None:
-            return None
-        channel = str(message.channel.id)
-        if message.type == discord.MessageType.pins_add and message.reference is not None:
-            pinned = str(message.reference.message_id)
-            return ChannelEvent(
-                PLATFORM, channel, "pin", pinned, _who(message.author), message.created_at
-            )
-        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
-            return None
-        text = "\n".join([message.content, *(a.url for a in message.attachments)]).strip()
-        if not text:
-            return None  # without the Message Content intent, other people's text is empty
-        return ChannelEvent(
-            PLATFORM,
-            channel,
-            "message",
-            str(message.id),
-            _who(message.author),
-            message.created_at,
-            text,
-        )
+            await self._capture(translate.message(message))
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         async with self._capture_lock:
-            data: dict[str, Any] = dict(payload.data)
-            author = data.get("author") or {}
-            if author.get("bot") or not data.get("edited_timestamp") or not data.get("content"):
-                return  # an embed unfurling, a bot, or no Message Content intent
-            member = data.get("member") or {}
-            name = member.get("nick") or author.get("global_name") or author.get("username")
-            await self._dispatcher.channel_event(
-                ChannelEvent(
-                    PLATFORM,
-                    str(payload.channel_id),
-                    "edit",
-                    str(payload.message_id),
-                    UserRef(str(author.get("id", "")), name or str(author.get("id", ""))),
-                    _parse_time(data["edited_timestamp"]),
-                    str(data["content"]),
-                )
-            )
+            await self._capture(translate.edit(payload))
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         async with self._capture_lock:
-            await self._deleted(payload.channel_id, payload.message_id)
+            await self._capture(translate.deletion(payload.channel_id, payload.message_id))
 
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         async with self._capture_lock:
             for message_id in sorted(payload.message_ids):
-                await self._deleted(payload.channel_id, message_id)
-
-    async def _deleted(self, channel_id: int, message_id: int) -> None:
-        # Discord does not say who deleted a message.
-        event = ChannelEvent(
-            PLATFORM,
-            str(channel_id),
-            "delete",
-            str(message_id),
-            UserRef("", "someone"),
-            discord.utils.utcnow(),
-        )
-        await self._dispatcher.channel_event(event)
+                await self._capture(translate.deletion(payload.channel_id, message_id))
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         async with self._capture_lock:
-            if str(payload.emoji) != PIN or payload.guild_id is None:
-                return
-            if self.client.user is not None and payload.user_id == self.client.user.id:
-                return
-            member = payload.member
-            if member is not None and member.bot:
-                return
-            event = ChannelEvent(
-                PLATFORM,
-                str(payload.channel_id),
-                "pin",
-                str(payload.message_id),
-                _who(member, payload.user_id),
-                discord.utils.utcnow(),
-            )
-            await self._dispatcher.channel_event(event)
+            bot_id = self.client.user.id if self.client.user is not None else None
+            await self._capture(translate.pin_reaction(payload, bot_id))
 
 
 async def _done(reply: Reply) -> Reply:

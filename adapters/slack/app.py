@@ -7,10 +7,8 @@ ephemeral message, so a failure after the ack is told, never lost.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +19,7 @@ from slack_bolt.async_app import AsyncApp
 from adapters.slack import translate
 from adapters.slack.blocks import FORM_PREFIX, modal
 from adapters.slack.platform import SlackPlatform
+from bot.background import Background
 from bot.dispatcher import Dispatcher
 from bot.errors import PlatformError
 from bot.inbound import Action, ChannelEvent
@@ -42,7 +41,7 @@ class SlackAdapter:
     ) -> None:
         self._dispatcher = dispatcher
         self.platform = platform
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = Background("Slack")
         # Listeners finish before bolt answers: ours only ack and hand the work to a task,
         # except channel events, which are quick and must be recorded in the order sent.
         self.bolt = AsyncApp(
@@ -79,23 +78,11 @@ class SlackAdapter:
 
     async def drain(self) -> None:
         """Wait for the work still running after its ack (on shutdown, and in tests)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _spawn(self, work: Awaitable[None], what: str) -> None:
-        async def run() -> None:
-            try:
-                await work
-            except Exception:
-                log.exception("Slack %s failed after it was acknowledged", what)
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._background.drain()
 
     async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        self._spawn(self._command(body, respond), "command")
+        self._background.spawn(self._command(body, respond), "command")
 
     async def _command(self, body: dict[str, Any], respond: Any) -> None:
         reply = await self._dispatcher.command(translate.command(body))
@@ -105,7 +92,7 @@ class SlackAdapter:
         await ack()
         action = translate.button(body)
         if action is not None:
-            self._spawn(self._action(action, body, respond), "button")
+            self._background.spawn(self._action(action, body, respond), "button")
 
     async def _action(self, action: Action, body: dict[str, Any], respond: Any) -> None:
         await self._answer(await self._dispatcher.action(action), body, respond)
@@ -113,7 +100,7 @@ class SlackAdapter:
     async def _on_submit(self, ack: Any, body: dict[str, Any]) -> None:
         await ack()
         action = translate.submission(body)
-        self._spawn(self._submitted(action), "form")
+        self._background.spawn(self._submitted(action), "form")
 
     async def _submitted(self, action: Action) -> None:
         reply = await self._dispatcher.action(action)

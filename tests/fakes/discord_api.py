@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.settings import Settings
+
 TOKEN = "fake.discord.token"
 APP_ID = 900000000000000001
 BOT_ID = APP_ID
@@ -193,6 +195,17 @@ class FakeDiscord:
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}{api}"
         self.gateway_url = f"ws://127.0.0.1:{port}/gateway"
+
+    def settings(self, database_url: str, **extra: Any) -> Settings:
+        """Tocsin's settings for a bot on this fake, its commands synced to the fake server."""
+        return Settings(
+            database_url=database_url,
+            discord_token=TOKEN,
+            discord_api_url=self.url,
+            discord_gateway_url=self.gateway_url,
+            discord_guild_ids=(GUILD_ID,),
+            **extra,
+        )
 
     async def close(self) -> None:
         for session in list(self.sessions):
