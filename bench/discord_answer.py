@@ -27,6 +27,7 @@ from discord import app_commands
 
 from adapters.discord.client import make_client, point_at
 from bot.app import discord_platform, mount_discord, open_core
+from bot.config import load_config
 from tests.fakes.discord_api import ALICE, ANNOUNCE_ID, GUILD_ID, TOKEN, FakeDiscord, Interaction
 
 LEVELS = (1, 10, 50)
@@ -57,10 +58,9 @@ async def tocsin_run(count: int, folder: Path) -> dict[int, tuple[list[float], i
     fake = FakeDiscord()
     await fake.start()
     env = fake.settings(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
-    core = await open_core(env, {})
-    platform, info = await discord_platform(env, core.config, guild_ready_timeout=0.1)
-    await core.aclose()
-    core = await open_core(env, {platform.name: platform})
+    config = load_config(env.config_path)
+    platform, info = await discord_platform(env, config, guild_ready_timeout=0.1)
+    core = await open_core(env, {platform.name: platform}, config=config)
     bot = mount_discord(core, platform, info)
     await bot.start(TOKEN)
     results = {}

@@ -214,7 +214,9 @@ async def run_server(settings: Settings) -> None:
         waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
         if bot is not None and bot.stopped is not None:
             waits.add(bot.stopped)  # the gateway connection ends only on a fatal error
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in pending - {bot.stopped if bot else None}:
+            waiting.cancel()
         if not stop.is_set():
             for task in done:
                 if not task.cancelled() and task.exception() is not None:

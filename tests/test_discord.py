@@ -14,6 +14,7 @@ import pytest
 
 from adapters.discord.app import DiscordAdapter
 from bot.app import Core, discord_platform, mount_discord, open_core
+from bot.config import load_config
 from bot.errors import ConfigError
 from bot.settings import Settings
 from tests.cli import spawn, tocsin, tocsin_env
@@ -75,10 +76,9 @@ class Rig:
 
 async def start(settings: Settings, *, answer_within: float = 2.0) -> tuple[Core, DiscordAdapter]:
     """Tocsin's core and Discord bot on ``settings``, connected to the fake."""
-    core = await open_core(settings, {})
-    platform, info = await discord_platform(settings, core.config, guild_ready_timeout=0.1)
-    await core.aclose()
-    core = await open_core(settings, {platform.name: platform})
+    config = load_config(settings.config_path)
+    platform, info = await discord_platform(settings, config, guild_ready_timeout=0.1)
+    core = await open_core(settings, {platform.name: platform}, config=config)
     bot = mount_discord(core, platform, info, answer_within=answer_within)
     await bot.start(TOKEN, ready_within=20)
     return core, bot
@@ -344,6 +344,38 @@ async def test_the_bot_runs_from_its_environment_as_a_user_would(
     assert TOKEN not in "".join(seen) + rest
     assert "Traceback" not in rest
     assert not fake.rejections, fake.rejections
+
+
+async def test_run_stops_when_discord_ends_the_connection(
+    database_url: str, tmp_path: Path
+) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    env = tocsin_env(
+        database_url,
+        TOCSIN_HTTP_PORT="0",
+        DISCORD_TOKEN=TOKEN,
+        DISCORD_API_URL=fake.url,
+        DISCORD_GATEWAY_URL=fake.gateway_url,
+    )
+    process = await spawn("run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL)
+    assert process.stderr is not None
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
+            assert line, "tocsin run ended before connecting"
+            if "Discord: connected as" in line:
+                break
+        await fake.kick(4004)  # the token was revoked
+        code = await asyncio.wait_for(process.wait(), 60)
+        rest = (await process.stderr.read()).decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await fake.close()
+    assert code == 1
+    assert "the Discord connection ended" in rest and "Traceback" not in rest
 
 
 async def test_without_message_content_all_but_chat_capture_works(database_url: str) -> None:

@@ -185,7 +185,7 @@ class DiscordPlatform:
     async def _send(self, target: Any, text: str, where: str) -> MessageRef:
         """``text`` in as many messages as Discord's 2,000 characters need; the first's ref."""
         refs = []
-        for piece in chunks(text):
+        for piece in chunks(text or "—"):
             with refused(f"posting in {where}"):
                 message = await target.send(piece, allowed_mentions=ALLOWED_MENTIONS)
             refs.append(MessageRef(str(message.channel.id), str(message.id)))

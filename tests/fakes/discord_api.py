@@ -273,6 +273,11 @@ class FakeDiscord:
         for guild_id in guilds:
             await self._send(session, "GUILD_CREATE", self._guild(guild_id))
 
+    async def kick(self, code: int) -> None:
+        """Close every gateway connection with ``code`` (4004: authentication failed)."""
+        for session in list(self.sessions):
+            await session.ws.close(code=code)
+
     def _on_shard(self, session: Session, guild_id: int) -> bool:
         shard_id, count = session.shard
         return (guild_id >> 22) % count == shard_id
