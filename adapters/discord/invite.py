@@ -23,4 +23,6 @@ def invite_url(application_id: int) -> str:
 
 
 def permission_names() -> list[str]:
-    return [name.replace("_", " ") for name, granted in PERMISSIONS if granted]
+    """As the server settings name them (discord.py calls View Channels read_messages)."""
+    names = {"read_messages": "view_channels"}
+    return [names.get(n, n).replace("_", " ") for n, granted in PERMISSIONS if granted]
