@@ -16,6 +16,7 @@ from adapters.discord.app import DiscordAdapter
 from bot.app import Core, discord_platform, mount_discord, open_core
 from bot.config import load_config
 from bot.errors import ConfigError
+from bot.platform import ChannelRef
 from bot.settings import Settings
 from tests.cli import spawn, tocsin, tocsin_env
 from tests.fakes.discord_api import (
@@ -245,6 +246,14 @@ async def test_messages_edits_deletions_and_pins_reach_the_timeline(rig: Rig) ->
     assert not any("not an incident channel" in (e.text or "") for e in events)
     # The bot's own messages (the card, its pin notice) are never captured.
     assert all(e.actor_name != "Tocsin" for e in events)
+
+
+async def test_an_archived_channel_becomes_read_only(rig: Rig) -> None:
+    await rig.slash("declare", title="Database is down")
+    room = rig.room()
+    await rig.bot.platform.archive_channel(ChannelRef(room["id"], room["name"]))
+    everyone = rig.fake.overwrites[int(room["id"])][GUILD_ID]
+    assert everyone["type"] == 0 and int(everyone["deny"]) & (1 << 11)  # Send Messages
 
 
 async def test_export_attaches_the_timeline(rig: Rig) -> None:
