@@ -319,27 +319,39 @@ async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> N
     assert not fake.rejections, fake.rejections
 
 
-async def test_the_bot_runs_from_its_environment_as_a_user_would(
-    database_url: str, tmp_path: Path
-) -> None:
-    fake = FakeDiscord()
-    await fake.start()
+async def run_connected(
+    fake: FakeDiscord, database_url: str, cwd: Path, **extra: str
+) -> tuple[asyncio.subprocess.Process, str]:
+    """``tocsin run`` on the fake, from environment variables, once it says it is connected;
+    and what it printed until then."""
     env = tocsin_env(
         database_url,
         TOCSIN_HTTP_PORT="0",
         DISCORD_TOKEN=TOKEN,
         DISCORD_API_URL=fake.url,
         DISCORD_GATEWAY_URL=fake.gateway_url,
-        DISCORD_GUILD_IDS=str(GUILD_ID),
+        **extra,
     )
-    process = await spawn("run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL)
+    process = await spawn("run", cwd=cwd, env=env, stdout=asyncio.subprocess.DEVNULL)
     assert process.stderr is not None
-    seen = []
+    seen = ""
+    while "Discord: connected as" not in seen:
+        line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
+        assert line, "tocsin run ended before connecting:\n" + seen
+        seen += line
+    return process, seen
+
+
+async def test_the_bot_runs_from_its_environment_as_a_user_would(
+    database_url: str, tmp_path: Path
+) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    process, seen = await run_connected(
+        fake, database_url, tmp_path, DISCORD_GUILD_IDS=str(GUILD_ID)
+    )
+    assert process.stderr is not None
     try:
-        while not any("Discord: connected as" in line for line in seen):
-            line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
-            assert line, "tocsin run ended before connecting:\n" + "".join(seen)
-            seen.append(line)
         assert fake.identified[-1]["intents"] & (1 << 15)  # the app has Message Content
         record = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="From a real process")
         await asyncio.wait_for(record.answered.wait(), 30)
@@ -350,7 +362,7 @@ async def test_the_bot_runs_from_its_environment_as_a_user_would(
         rest = (await process.stderr.read()).decode()
         assert await process.wait() == 0
         await fake.close()
-    assert TOKEN not in "".join(seen) + rest
+    assert TOKEN not in seen + rest
     assert "Traceback" not in rest
     assert not fake.rejections, fake.rejections
 
@@ -360,21 +372,9 @@ async def test_run_stops_when_discord_ends_the_connection(
 ) -> None:
     fake = FakeDiscord()
     await fake.start()
-    env = tocsin_env(
-        database_url,
-        TOCSIN_HTTP_PORT="0",
-        DISCORD_TOKEN=TOKEN,
-        DISCORD_API_URL=fake.url,
-        DISCORD_GATEWAY_URL=fake.gateway_url,
-    )
-    process = await spawn("run", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL)
+    process, _ = await run_connected(fake, database_url, tmp_path)
     assert process.stderr is not None
     try:
-        while True:
-            line = (await asyncio.wait_for(process.stderr.readline(), timeout=60)).decode()
-            assert line, "tocsin run ended before connecting"
-            if "Discord: connected as" in line:
-                break
         await fake.kick(4004)  # the token was revoked
         code = await asyncio.wait_for(process.wait(), 60)
         rest = (await process.stderr.read()).decode()
