@@ -59,9 +59,9 @@ async def tocsin_run(count: int, folder: Path) -> dict[int, tuple[list[float], i
     await fake.start()
     env = fake.settings(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
     config = load_config(env.config_path)
-    platform, info = await discord_platform(env, config, guild_ready_timeout=0.1)
+    platform = await discord_platform(env, config, guild_ready_timeout=0.1)
     core = await open_core(env, {platform.name: platform}, config=config)
-    bot = mount_discord(core, platform, info)
+    bot = mount_discord(core, platform)
     await bot.start(TOKEN)
     results = {}
     try:

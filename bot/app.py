@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.console import ConsolePlatform, Shell
 from adapters.discord.app import DiscordAdapter
-from adapters.discord.client import BotInfo, make_client, probe
+from adapters.discord.client import make_client, probe
 from adapters.discord.platform import DiscordPlatform
 from adapters.slack.app import SlackAdapter
 from adapters.slack.platform import SlackPlatform
@@ -145,7 +145,7 @@ def mount_slack(core: Core, platform: SlackPlatform, web_app: web.Application) -
 
 async def discord_platform(
     settings: Settings, config: TocsinConfig, *, guild_ready_timeout: float = 2.0
-) -> tuple[DiscordPlatform, BotInfo]:
+) -> DiscordPlatform:
     """The Discord platform for ``DISCORD_TOKEN``, with the intents its application has."""
     info = await probe(settings)
     client = make_client(
@@ -154,11 +154,11 @@ async def discord_platform(
     platform = DiscordPlatform(
         client, category=config.discord.category, guilds=settings.discord_guild_ids
     )
-    return platform, info
+    return platform
 
 
 def mount_discord(
-    core: Core, platform: DiscordPlatform, info: BotInfo, *, answer_within: float = 2.0
+    core: Core, platform: DiscordPlatform, *, answer_within: float = 2.0
 ) -> DiscordAdapter:
     """The Discord bot; :meth:`DiscordAdapter.start` connects it."""
     return DiscordAdapter(
@@ -166,7 +166,6 @@ def mount_discord(
         platform,
         core.config,
         guild_ids=core.settings.discord_guild_ids,
-        message_content=info.message_content,
         answer_within=answer_within,
     )
 
@@ -180,12 +179,12 @@ async def run_server(settings: Settings) -> None:
         slack = SlackPlatform(make_slack_client(settings.slack_bot_token, settings.slack_api_url))
         platforms[slack.name] = slack
     if settings.discord_token:
-        discord, discord_info = await discord_platform(settings, config)
+        discord = await discord_platform(settings, config)
         platforms[discord.name] = discord
     core = await open_core(settings, platforms, config=config)
     web_app = make_web_app(core.engine, core.service.counts)
     adapter = mount_slack(core, slack, web_app) if slack else None
-    bot = mount_discord(core, discord, discord_info) if discord else None
+    bot = mount_discord(core, discord) if discord else None
     runner = web.AppRunner(web_app)
     await runner.setup()
     try:

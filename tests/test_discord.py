@@ -78,9 +78,9 @@ class Rig:
 async def start(settings: Settings, *, answer_within: float = 2.0) -> tuple[Core, DiscordAdapter]:
     """Tocsin's core and Discord bot on ``settings``, connected to the fake."""
     config = load_config(settings.config_path)
-    platform, info = await discord_platform(settings, config, guild_ready_timeout=0.1)
+    platform = await discord_platform(settings, config, guild_ready_timeout=0.1)
     core = await open_core(settings, {platform.name: platform}, config=config)
-    bot = mount_discord(core, platform, info, answer_within=answer_within)
+    bot = mount_discord(core, platform, answer_within=answer_within)
     await bot.start(TOKEN, ready_within=20)
     return core, bot
 

@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord import translate
-from adapters.discord.client import MESSAGE_CONTENT_OFF
+from adapters.discord.client import MESSAGE_CONTENT_OFF, TOKEN_REFUSED
 from adapters.discord.commands import incident_group
 from adapters.discord.dialect import ALLOWED_MENTIONS
 from adapters.discord.platform import DiscordPlatform, chunks
@@ -28,7 +28,7 @@ from bot.config import TocsinConfig
 from bot.dispatcher import Dispatcher
 from bot.errors import ConfigError, PlatformError
 from bot.inbound import Action, ChannelEvent, Command
-from bot.platform import ChannelRef
+from bot.platform import ChannelRef, UserRef
 from bot.ui import Reply
 
 log = logging.getLogger(__name__)
@@ -48,14 +48,12 @@ class DiscordAdapter:
         config: TocsinConfig,
         *,
         guild_ids: Sequence[int] = (),
-        message_content: bool = True,
         answer_within: float = 2.0,
     ) -> None:
         self._dispatcher = dispatcher
         self.platform = platform
         self.client = platform.client
         self.answer_within = answer_within
-        self.message_content = message_content
         self._guild_ids = tuple(guild_ids)
         self._background = Background("Discord")
         self._capture_lock = asyncio.Lock()
@@ -83,7 +81,7 @@ class DiscordAdapter:
         try:
             await self.client.login(token)
         except discord.LoginFailure as exc:
-            raise ConfigError("DISCORD_TOKEN was refused by Discord: check the bot token") from exc
+            raise ConfigError(TOKEN_REFUSED) from exc
         await self.sync_commands()
         self._runner = asyncio.create_task(self.client.connect(reconnect=True))
         ready = asyncio.create_task(self.client.wait_until_ready())
@@ -111,6 +109,11 @@ class DiscordAdapter:
             ) from exc
         except (discord.ConnectionClosed, discord.GatewayNotFound, OSError) as exc:
             raise PlatformError(f"Discord's gateway closed the connection: {exc}") from exc
+
+    @property
+    def message_content(self) -> bool:
+        """Whether the client asked for the Message Content intent (the application has it)."""
+        return self.client.intents.message_content
 
     @property
     def stopped(self) -> asyncio.Task[None] | None:
@@ -153,43 +156,24 @@ class DiscordAdapter:
     async def _on_command(
         self, interaction: discord.Interaction[Any], name: str, options: dict[str, str | None]
     ) -> None:
-        command = Command(
-            translate.PLATFORM,
-            translate.who(interaction.user),
-            self._channel_of(interaction),
-            name,
-            options={k: v for k, v in options.items() if v is not None},
-        )
-        self._background.spawn(
-            self._answer(interaction, self._dispatcher.command(command)), "command"
-        )
+        given = {k: v for k, v in options.items() if v is not None}
+        command = Command(*self._origin(interaction), name, options=given)
+        self._ask(interaction, self._dispatcher.command(command), "command")
 
     async def on_tocsin_click(
         self, interaction: discord.Interaction[Any], action: str, incident: int
     ) -> None:
-        click = Action(
-            translate.PLATFORM,
-            translate.who(interaction.user),
-            self._channel_of(interaction),
-            action,
-            incident,
-        )
-        self._background.spawn(self._answer(interaction, self._dispatcher.action(click)), "button")
+        click = Action(*self._origin(interaction), action, incident)
+        self._ask(interaction, self._dispatcher.action(click), "button")
 
     async def on_tocsin_submit(
         self, interaction: discord.Interaction[Any], modal: FormModal
     ) -> None:
+        form = modal.form
         submitted = Action(
-            translate.PLATFORM,
-            translate.who(interaction.user),
-            self._channel_of(interaction),
-            modal.form.action,
-            modal.form.incident_id,
-            modal.values(),
+            *self._origin(interaction), form.action, form.incident_id, modal.values()
         )
-        self._background.spawn(
-            self._answer(interaction, self._dispatcher.action(submitted)), "form"
-        )
+        self._ask(interaction, self._dispatcher.action(submitted), "form")
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """Every interaction, after discord.py routed it: a form Tocsin no longer knows (it
@@ -198,9 +182,16 @@ class DiscordAdapter:
             return
         custom_id = str(interaction.data.get("custom_id", ""))
         if custom_id.startswith(FORM_PREFIX) and self._open_forms.pop(custom_id, None) is None:
-            self._background.spawn(
-                self._answer(interaction, _done(Reply(STALE_FORM, ok=False))), "form"
-            )
+            self._ask(interaction, _done(Reply(STALE_FORM, ok=False)), "form")
+
+    def _origin(self, interaction: discord.Interaction[Any]) -> tuple[str, UserRef, ChannelRef]:
+        """(platform, who, where) of an interaction: how every Command and Action begins."""
+        return translate.PLATFORM, translate.who(interaction.user), self._channel_of(interaction)
+
+    def _ask(
+        self, interaction: discord.Interaction[Any], work: Awaitable[Reply], what: str
+    ) -> None:
+        self._background.spawn(self._answer(interaction, work), what)
 
     def _channel_of(self, interaction: discord.Interaction[Any]) -> ChannelRef:
         channel = interaction.channel

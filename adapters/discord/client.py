@@ -17,6 +17,7 @@ from bot.settings import Settings
 
 DISCORD_API = Route.BASE
 DISCORD_GATEWAY = str(DiscordWebSocket.DEFAULT_GATEWAY)
+TOKEN_REFUSED = "DISCORD_TOKEN was refused by Discord: check the bot token"
 MESSAGE_CONTENT_OFF = (
     "the Message Content intent is off for this bot, so ordinary messages in incident "
     "channels are not captured on the timeline (pins, 📌 reactions and deletions still are). "
@@ -93,7 +94,7 @@ async def probe(settings: Settings) -> BotInfo:
             flags.gateway_message_content or flags.gateway_message_content_limited,
         )
     except discord.LoginFailure as exc:
-        raise ConfigError("DISCORD_TOKEN was refused by Discord: check the bot token") from exc
+        raise ConfigError(TOKEN_REFUSED) from exc
     except (discord.HTTPException, OSError) as exc:
         raise PlatformError(f"cannot reach Discord at {Route.BASE}: {exc}") from exc
     finally:
