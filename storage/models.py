@@ -34,7 +34,12 @@ class Incident(SQLModel, table=True):
     commander_name: str = Field(max_length=200)
     declared_by_key: str = Field(max_length=100)
     declared_by_name: str = Field(max_length=200)
-    declared_on: str = Field(max_length=20, description="platform the incident was declared on")
+    declared_on: str = Field(
+        max_length=20, description="where it came from: a platform's name, 'cli', an integration"
+    )
+    platform: str | None = Field(
+        default=None, max_length=20, description="the platform its channel lives on"
+    )
     owner_key: str | None = Field(default=None, max_length=100)
     owner_name: str | None = Field(default=None, max_length=200)
     summary: str = Field(default="", sa_type=Text)
@@ -46,6 +51,11 @@ class Incident(SQLModel, table=True):
     closed_at: datetime | None = _when(nullable=True)
     cancelled_at: datetime | None = _when(nullable=True)
     updated_at: datetime = _when()
+    version: int = Field(default=0, description="bumped by every change: effects re-check it")
+    last_update_at: datetime | None = _when(nullable=True)
+    last_update_by: str | None = Field(default=None, max_length=200)
+    last_update_text: str = Field(default="", sa_type=Text)
+    open_tasks: int = 0
 
 
 class ChannelBinding(SQLModel, table=True):
@@ -63,6 +73,7 @@ class ChannelBinding(SQLModel, table=True):
     channel_id: str = Field(max_length=100)
     channel_name: str = Field(max_length=100)
     card_message_id: str | None = Field(default=None, max_length=100)
+    topic: str = Field(default="", max_length=1024, description="the topic last set")
     created_at: datetime = _when()
 
 
@@ -121,28 +132,33 @@ class Task(SQLModel, table=True):
     done_by_name: str | None = Field(default=None, max_length=200)
 
 
-class ScheduledAction(SQLModel, table=True):
-    """A durable timer: something to do at ``due_at`` (escalate, remind, hand off…).
+class Job(SQLModel, table=True):
+    """An effect to run, now or later: post a card, set a topic, remind, page…
 
     The database is the source of truth and APScheduler only the clock: whoever flips
-    ``status`` from ``pending`` to ``running`` with a conditional UPDATE owns the row, so
-    restarts and replicas never lose or double an action. ``(kind, subject, step)`` is
-    unique so the same action cannot be scheduled twice.
+    ``status`` to ``running`` with a conditional UPDATE owns the row for its lease, so
+    restarts and replicas never lose or double a job. ``(kind, subject, step)`` is unique,
+    so the same job cannot be written twice. ``platform`` names the platform the job needs
+    (only a process running it claims the row); ``state`` keeps the steps already done
+    when a try fails part-way.
     """
 
-    __tablename__ = "scheduled_actions"
+    __tablename__ = "jobs"
     __table_args__ = (
-        UniqueConstraint("kind", "subject", "step", name="uq_action_kind_subject_step"),
-        Index("ix_actions_status_due", "status", "due_at"),
+        UniqueConstraint("kind", "subject", "step", name="uq_job_kind_subject_step"),
+        Index("ix_jobs_status_due", "status", "due_at"),
+        Index("ix_jobs_subject", "subject"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40)
     subject: str = Field(max_length=100, description="what it is about, e.g. 'incident:42'")
     step: int = 0
+    platform: str | None = Field(default=None, max_length=20)
     due_at: datetime = _when()
     status: str = Field(default="pending", max_length=20)
     payload: str = Field(default="{}", sa_type=Text)
+    state: str = Field(default="{}", sa_type=Text)
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_expires_at: datetime | None = _when(nullable=True)
     attempts: int = 0
@@ -150,4 +166,4 @@ class ScheduledAction(SQLModel, table=True):
     created_at: datetime = _when()
 
 
-ALL_TABLES = (Incident, ChannelBinding, TimelineEvent, RoleAssignment, Task, ScheduledAction)
+ALL_TABLES = (Incident, ChannelBinding, TimelineEvent, RoleAssignment, Task, Job)

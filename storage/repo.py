@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,6 +30,24 @@ class Store:
         if lock:
             query = query.with_for_update()
         return (await self.session.exec(query)).first()
+
+    async def incident_and_bindings(
+        self, number: int, *, lock: bool = False
+    ) -> tuple[Incident | None, list[ChannelBinding]]:
+        """``INC-<number>`` and its channels, in one query; ``lock`` holds the incident's
+        row until commit (PostgreSQL), so that changes to one incident take turns."""
+        query = (
+            select(Incident, ChannelBinding)
+            .outerjoin(ChannelBinding, col(ChannelBinding.incident_id) == col(Incident.id))
+            .where(Incident.id == number)
+            .order_by(col(ChannelBinding.id))
+        )
+        if lock:
+            query = query.with_for_update(of=Incident)
+        rows = (await self.session.exec(query)).all()
+        if not rows:
+            return None, []
+        return rows[0][0], [binding for _incident, binding in rows if binding is not None]
 
     async def incidents(self, *, statuses: Sequence[str] | None, limit: int) -> list[Incident]:
         query = select(Incident).order_by(col(Incident.id).desc()).limit(limit)
@@ -65,15 +83,23 @@ class Store:
         )
         return (await self.session.exec(query)).first() is not None
 
+    async def set_card(self, binding_id: int, message_id: str) -> None:
+        """Remember the card message of a channel."""
+        await self.session.exec(
+            update(ChannelBinding)
+            .where(col(ChannelBinding.id) == binding_id)
+            .values(card_message_id=message_id)
+        )
+
     async def add_binding(self, binding: ChannelBinding) -> ChannelBinding:
         self.session.add(binding)
         await self.session.flush()
         return binding
 
     # timeline
-    async def add_event(self, event: TimelineEvent) -> TimelineEvent:
+    def add_event(self, event: TimelineEvent) -> TimelineEvent:
+        """Add an event, written at commit with whatever else the transaction adds."""
         self.session.add(event)
-        await self.session.flush()
         return event
 
     async def events(self, incident_id: int) -> list[TimelineEvent]:

@@ -13,10 +13,11 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
-from storage import timers
+from storage import jobs
 from storage.engine import SessionFactory, create_engine, ping, session_factory
 from storage.errors import DatabaseUnreachable, SchemaTooNew, UnsupportedDatabase
 from storage.migrate import require_current, schema_state, upgrade
+from storage.models import Job
 
 NOW = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -95,90 +96,124 @@ def test_unsupported_urls_are_refused_with_the_supported_ones() -> None:
         create_engine("::nonsense::")
 
 
+def job(kind: str, subject: str, step: int, due: datetime, platform: str | None = None) -> Job:
+    return jobs.make(kind, subject, now=NOW, due_at=due, step=step, platform=platform)
+
+
 async def test_times_come_back_as_utc_on_every_backend(sessions: SessionFactory) -> None:
-    assert await timers.schedule(
-        sessions, kind="remind", subject="incident:1", step=0, due_at=NOW, now=NOW
-    )
-    (row,) = await timers.pending(sessions, "incident:1")
+    assert await jobs.add(sessions, job("remind", "incident:1", 0, NOW))
+    (row,) = await jobs.of(sessions, "incident:1")
     assert row.due_at == NOW
     assert row.due_at.tzinfo is not None
 
 
-async def test_a_timer_cannot_be_scheduled_twice(sessions: SessionFactory) -> None:
-    args = {"kind": "escalate", "subject": "incident:1", "step": 1, "due_at": NOW, "now": NOW}
-    assert await timers.schedule(sessions, **args)  # type: ignore[arg-type]
-    assert not await timers.schedule(sessions, **args)  # type: ignore[arg-type]
-    assert len(await timers.pending(sessions, "incident:1")) == 1
+async def test_a_job_cannot_be_written_twice(sessions: SessionFactory) -> None:
+    assert await jobs.add(sessions, job("escalate", "incident:1", 1, NOW))
+    assert not await jobs.add(sessions, job("escalate", "incident:1", 1, NOW))
+    assert len(await jobs.of(sessions, "incident:1")) == 1
 
 
-async def test_due_timers_are_claimed_exactly_once_by_racing_claimers(
+async def test_due_jobs_are_claimed_exactly_once_by_racing_claimers(
     sessions: SessionFactory,
 ) -> None:
     for step in range(30):
-        await timers.schedule(
-            sessions,
-            kind="escalate",
-            subject="incident:9",
-            step=step,
-            due_at=NOW + timedelta(seconds=step % 3),
-            now=NOW,
+        await jobs.add(
+            sessions, job("escalate", "incident:9", step, NOW + timedelta(seconds=step % 3))
         )
-    await timers.schedule(
-        sessions,
-        kind="escalate",
-        subject="incident:9",
-        step=99,
-        due_at=NOW + timedelta(hours=1),
-        now=NOW,
-    )
-    results = await asyncio.gather(
-        *[
-            timers.claim_due(
-                sessions,
-                owner=f"replica-{i}",
-                now=NOW + timedelta(seconds=5),
-                lease=timedelta(minutes=1),
-            )
-            for i in range(4)
-        ]
-    )
+    await jobs.add(sessions, job("escalate", "incident:9", 99, NOW + timedelta(hours=1)))
+    results: list[list[Job]] = []
+    while True:  # sweeps, four replicas at a time, until nothing is left to claim
+        rounds = await asyncio.gather(
+            *[
+                jobs.claim_due(
+                    sessions,
+                    owner=f"replica-{i}",
+                    now=NOW + timedelta(seconds=5),
+                    lease=timedelta(minutes=1),
+                    limit=12,
+                )
+                for i in range(4)
+            ]
+        )
+        if not any(rounds):
+            break
+        results += rounds
     claimed = [row.step for batch in results for row in batch]
-    assert sorted(claimed) == list(range(30)), "every due timer once, the future one never"
+    assert sorted(claimed) == list(range(30)), "every due job once, the future one never"
     owners = {row.step: row.lease_owner for batch in results for row in batch}
-    first = results[0][0] if results[0] else next(r[0] for r in results if r)
-    assert await timers.finish(sessions, first.id or 0, owner=owners[first.step] or "")
-    assert not await timers.finish(sessions, first.id or 0, owner="someone-else")
+    first = next(r[0] for r in results if r)
+    assert await jobs.finish(sessions, first.id or 0, owner=owners[first.step] or "")
+    assert not await jobs.finish(sessions, first.id or 0, owner="someone-else")
 
 
 async def test_a_claim_whose_owner_died_is_taken_over_after_its_lease(
     sessions: SessionFactory,
 ) -> None:
-    await timers.schedule(
-        sessions, kind="remind", subject="incident:2", step=0, due_at=NOW, now=NOW
-    )
-    (mine,) = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
-    assert (
-        await timers.claim_due(
-            sessions, owner="b", now=NOW + timedelta(seconds=30), lease=timedelta(minutes=1)
-        )
-        == []
-    )
-    (taken,) = await timers.claim_due(
+    await jobs.add(sessions, job("remind", "incident:2", 0, NOW))
+    (mine,) = await jobs.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
+    later = NOW + timedelta(seconds=30)
+    assert await jobs.claim_due(sessions, owner="b", now=later, lease=timedelta(minutes=1)) == []
+    (taken,) = await jobs.claim_due(
         sessions, owner="b", now=NOW + timedelta(minutes=2), lease=timedelta(minutes=1)
     )
     assert taken.id == mine.id and taken.attempts == 2 and taken.lease_owner == "b"
-    assert not await timers.finish(sessions, mine.id or 0, owner="a")
-    assert await timers.finish(sessions, mine.id or 0, owner="b")
+    assert not await jobs.finish(sessions, mine.id or 0, owner="a")
+    assert await jobs.finish(sessions, mine.id or 0, owner="b")
 
 
-async def test_cancelled_timers_are_never_claimed(sessions: SessionFactory) -> None:
+async def test_a_renewed_lease_is_not_taken_over(sessions: SessionFactory) -> None:
+    await jobs.add(sessions, job("remind", "incident:2", 0, NOW))
+    (_mine,) = await jobs.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
+    assert await jobs.renew(sessions, owner="a", until=NOW + timedelta(minutes=5)) == 1
+    soon = NOW + timedelta(minutes=2)
+    assert await jobs.claim_due(sessions, owner="b", now=soon, lease=timedelta(minutes=1)) == []
+
+
+async def test_cancelled_jobs_are_never_claimed(sessions: SessionFactory) -> None:
     for kind in ("escalate", "remind"):
-        await timers.schedule(
-            sessions, kind=kind, subject="incident:3", step=0, due_at=NOW, now=NOW
-        )
-    assert await timers.cancel(sessions, subject="incident:3", kind="escalate") == 1
-    claimed = await timers.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
+        await jobs.add(sessions, job(kind, "incident:3", 0, NOW))
+    async with sessions() as session, session.begin():
+        assert await jobs.cancel(session, subject="incident:3", kinds=["escalate"]) == 1
+    claimed = await jobs.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
     assert [row.kind for row in claimed] == ["remind"]
+
+
+async def test_only_a_process_running_the_platform_claims_its_jobs(
+    sessions: SessionFactory,
+) -> None:
+    await jobs.add(sessions, job("post", "incident:4", 0, NOW, platform="slack"))
+    await jobs.add(sessions, job("post", "incident:4", 1, NOW, platform="discord"))
+    await jobs.add(sessions, job("post", "incident:4", 2, NOW))
+    lease = timedelta(minutes=1)
+    slack = await jobs.claim_due(sessions, owner="a", now=NOW, lease=lease, platforms=["slack"])
+    assert sorted(r.step for r in slack) == [0, 2]
+    rest = await jobs.claim_due(sessions, owner="b", now=NOW, lease=lease, platforms=["discord"])
+    assert [r.step for r in rest] == [1]
+
+
+async def test_handed_back_and_retried_jobs_run_again(sessions: SessionFactory) -> None:
+    await jobs.add(sessions, job("post", "incident:5", 0, NOW))
+    await jobs.add(sessions, job("post", "incident:5", 1, NOW))
+    lease = timedelta(minutes=1)
+    first, second = await jobs.claim_due(sessions, owner="a", now=NOW, lease=lease)
+    assert await jobs.release(sessions, owner="a", ids=[first.id or 0]) == 1
+    assert await jobs.again(
+        sessions,
+        second.id or 0,
+        owner="a",
+        due_at=NOW + timedelta(seconds=8),
+        error="503",
+        state={"done": ["card"]},
+    )
+    (back,) = await jobs.claim_due(sessions, owner="b", now=NOW, lease=lease)
+    assert back.id == first.id and back.attempts == 2
+    (retried,) = await jobs.claim_due(
+        sessions, owner="b", now=NOW + timedelta(seconds=9), lease=lease
+    )
+    assert jobs.loads(retried.state) == {"done": ["card"]} and retried.last_error == "503"
+    await jobs.finish(sessions, retried.id or 0, owner="b")
+    assert await jobs.counts(sessions) == {"running": 1, "done": 1}
+    assert await jobs.purge(sessions, before=NOW + timedelta(minutes=1)) == 1
 
 
 async def test_an_older_database_is_upgraded_and_keeps_its_data(empty_database_url: str) -> None:
