@@ -1,5 +1,6 @@
-"""The composition root: the one place that knows which adapters exist and wires them to
-the core. ``bot.cli`` calls these; tests call them too."""
+"""The composition root: the one place that wires the core together, and runs it with the
+platform plugins it finds (:mod:`bot.plugins`). It knows no platform by name; the CLI and
+the plugins call these, and so do the tests."""
 
 from __future__ import annotations
 
@@ -7,30 +8,28 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TextIO
+from dataclasses import dataclass, field
+from typing import Any
 
-from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.console import ConsolePlatform, Shell
-from adapters.discord.app import DiscordAdapter
-from adapters.discord.client import make_client, probe
-from adapters.discord.platform import DiscordPlatform
-from adapters.slack.app import SlackAdapter
-from adapters.slack.platform import SlackPlatform
-from adapters.slack.platform import make_client as make_slack_client
 from bot.clock import Clock, SystemClock
+from bot.commands import default_registry
+from bot.commands.registry import Registry
 from bot.config import TocsinConfig, load_config
 from bot.dispatcher import Dispatcher
-from bot.errors import PlatformError, UserError
-from bot.identity import Directory
+from bot.effects import registry as effects_registry
+from bot.errors import ConfigError, PlatformError, UserError
+from bot.identity import Actor, Directory, Person
 from bot.incidents import IncidentService
+from bot.jobs import JobWriter
 from bot.platform import ChatPlatform
+from bot.plugins import Host, Mounted, PlatformPlugin, config_models
 from bot.presenter import Presenter
 from bot.settings import Settings
-from bot.web import make_web_app
+from bot.views import IncidentView, Views
 from bot.wiring import Wiring
+from bot.worker import Worker, process_id
 from storage.engine import SessionFactory, create_engine, session_factory
 from storage.errors import StorageError
 from storage.migrate import SchemaState, require_current, upgrade
@@ -40,18 +39,37 @@ log = logging.getLogger("tocsin")
 
 @dataclass
 class Core:
-    """The core, wired to a database and a set of platforms."""
+    """The core, wired to a database, its worker, and the platforms added to it."""
 
     settings: Settings
     config: TocsinConfig
     engine: AsyncEngine
     sessions: SessionFactory
+    wiring: Wiring
     service: IncidentService
     dispatcher: Dispatcher
     presenter: Presenter
+    worker: Worker | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
-    async def aclose(self) -> None:
-        await self.engine.dispose()
+    @property
+    def registry(self) -> Registry:
+        return self.wiring.registry
+
+    def add_platform(self, platform: ChatPlatform) -> None:
+        self.wiring.platforms[platform.name] = platform
+
+    async def settle(self) -> None:
+        """Wait for the effects of what was done so far (tests; the shell between lines)."""
+        if self.worker is not None:
+            await self.worker.settle()
+
+    async def aclose(self, grace: float = 5.0) -> None:
+        try:
+            if self.worker is not None:
+                await self.worker.stop(grace)
+        finally:
+            await self.engine.dispose()
 
 
 async def open_database(settings: Settings, *, migrate: bool) -> tuple[AsyncEngine, SchemaState]:
@@ -74,38 +92,40 @@ async def open_core(
     clock: Clock | None = None,
     migrate: bool = True,
     config: TocsinConfig | None = None,
+    registry: Registry | None = None,
+    worker: bool = True,
+    **worker_options: Any,
 ) -> Core:
+    """The core on ``settings``' database. With ``worker`` (the default), a worker runs the
+    effects of changes made here at once; :meth:`Worker.start` adds its clock (timed jobs,
+    the sweep). Without, job rows are only written, for a running Tocsin to run."""
     config = config or load_config(settings.config_path)
     engine, _state = await open_database(settings, migrate=migrate)
     sessions = session_factory(engine)
     clock = clock or SystemClock()
+    registry = registry or default_registry()
     directory = Directory(config)
-    presenter = Presenter(config, directory)
-    wiring = Wiring(sessions, config, directory, platforms, presenter, clock)
+    presenter = Presenter(config, directory, registry)
+    mine = dict(platforms)
+    writer = JobWriter(clock, process_id(), settings.job_lease, mine)
+    wiring = Wiring(
+        sessions,
+        config,
+        directory,
+        mine,
+        presenter,
+        clock,
+        registry,
+        Views(sessions, config),
+        writer,
+    )
     service = IncidentService(wiring)
     dispatcher = Dispatcher(wiring, service)
-    return Core(settings, config, engine, sessions, service, dispatcher, presenter)
-
-
-async def run_shell(
-    settings: Settings,
-    stdin: TextIO,
-    stdout: TextIO,
-    *,
-    user: str,
-    channel: str | None,
-    interactive: bool,
-) -> None:
-    console = ConsolePlatform(stdout)
-    core = await open_core(settings, {console.name: console})
-    try:
-        start = channel or core.config.incident.announce_channel
-        shell = Shell(
-            core.dispatcher, console, stdin, user=user, channel=start, interactive=interactive
-        )
-        await shell.run()
-    finally:
-        await core.aclose()
+    core = Core(settings, config, engine, sessions, wiring, service, dispatcher, presenter)
+    if worker:
+        options = {"timeout": settings.effect_timeout, "sweep_every": settings.sweep_every}
+        core.worker = Worker(wiring, effects_registry(), **(options | worker_options))
+    return core
 
 
 async def export(settings: Settings, reference: str, fmt: str) -> str:
@@ -113,9 +133,9 @@ async def export(settings: Settings, reference: str, fmt: str) -> str:
     number = parse_reference(reference)
     if fmt != "md":
         raise UserError(f"cannot export as '{fmt}'; formats: md")
-    core = await open_core(settings, {}, migrate=False)
+    core = await open_core(settings, {}, migrate=False, worker=False)
     try:
-        view = await core.service.view(number)
+        view = await core.wiring.views.full(number)
         return core.presenter.export_markdown(view, SystemClock().now())
     finally:
         await core.aclose()
@@ -129,103 +149,131 @@ def parse_reference(reference: str) -> int:
     return int(digits)
 
 
-def mount_slack(core: Core, platform: SlackPlatform, web_app: web.Application) -> SlackAdapter:
-    """The Slack app: on ``/slack/events`` of the web server (HTTP mode), or, with
-    ``SLACK_APP_TOKEN``, over Socket Mode once :meth:`SlackAdapter.connect` is awaited."""
-    adapter = SlackAdapter(
-        core.dispatcher,
-        platform,
-        core.settings.slack_signing_secret or "",
-        app_token=core.settings.slack_app_token,
-    )
-    if not core.settings.slack_app_token:
-        web_app.router.add_post("/slack/events", adapter.handle)
-    return adapter
+def channel_platform(
+    config: TocsinConfig, settings: Settings, plugins: Mapping[str, PlatformPlugin]
+) -> str:
+    """Where the channel of an incident with no chat origin goes: ``[incident] platform``;
+    else the only platform configured; else the local shell."""
+    if config.incident.platform:
+        if config.incident.platform not in plugins:
+            raise ConfigError(
+                f"[incident] platform is {config.incident.platform!r}, which is not installed "
+                f"(installed: {', '.join(plugins)})"
+            )
+        return config.incident.platform
+    running = [name for name, plugin in plugins.items() if plugin.configured(settings)]
+    if len(running) > 1:
+        raise ConfigError(
+            f"several chat platforms are configured ({', '.join(running)}): say where "
+            "incidents that do not come from chat go, with [incident] platform in tocsin.toml"
+        )
+    return running[0] if running else "console"
 
 
-async def discord_platform(
-    settings: Settings, config: TocsinConfig, *, guild_ready_timeout: float = 2.0
-) -> DiscordPlatform:
-    """The Discord platform for ``DISCORD_TOKEN``, with the intents its application has."""
-    info = await probe(settings)
-    client = make_client(
-        settings, message_content=info.message_content, guild_ready_timeout=guild_ready_timeout
-    )
-    platform = DiscordPlatform(
-        client, category=config.discord.category, guilds=settings.discord_guild_ids
-    )
-    return platform
-
-
-def mount_discord(
-    core: Core, platform: DiscordPlatform, *, answer_within: float = 2.0
-) -> DiscordAdapter:
-    """The Discord bot; :meth:`DiscordAdapter.start` connects it."""
-    return DiscordAdapter(
-        core.dispatcher,
-        platform,
-        core.config,
-        guild_ids=core.settings.discord_guild_ids,
-        answer_within=answer_within,
-    )
-
-
-async def run_server(settings: Settings) -> None:
-    """``tocsin run``: the web server and every configured platform, until SIGINT/SIGTERM."""
-    config = load_config(settings.config_path)
-    platforms: dict[str, ChatPlatform] = {}
-    slack = discord = None
-    if settings.slack_bot_token:
-        slack = SlackPlatform(make_slack_client(settings.slack_bot_token, settings.slack_api_url))
-        platforms[slack.name] = slack
-    if settings.discord_token:
-        discord = await discord_platform(settings, config)
-        platforms[discord.name] = discord
-    core = await open_core(settings, platforms, config=config)
-    web_app = make_web_app(core.engine, core.service.counts)
-    adapter = mount_slack(core, slack, web_app) if slack else None
-    bot = mount_discord(core, discord) if discord else None
-    runner = web.AppRunner(web_app)
-    await runner.setup()
+async def declare_offline(
+    settings: Settings,
+    plugins: Mapping[str, PlatformPlugin],
+    who: Person,
+    fields: Mapping[str, str],
+) -> tuple[IncidentView, str]:
+    """``tocsin declare``: write the incident and the job that opens its channel, and
+    return at once; a running ``tocsin run`` (or ``tocsin shell``) does the rest."""
+    config = load_config(settings.config_path, config_models(plugins))
+    platform = channel_platform(config, settings, plugins)
+    core = await open_core(settings, {}, config=config, worker=False)
     try:
-        if adapter is not None:
-            await adapter.connect()
-        if bot is not None:
-            await bot.start(settings.discord_token or "")
+        invocation = core.dispatcher.parser.build("incident", "declare", fields, lambda _t: False)
+        if invocation.form:
+            raise UserError('an incident needs a title: tocsin declare "What is wrong"')
+        values = invocation.values
+        view = await core.service.declare(
+            Actor("cli", who),
+            title=values["title"],
+            severity=values.get("severity"),
+            service=values.get("service"),
+            description=values.get("description", ""),
+            platform=platform,
+        )
+        return view, platform
+    finally:
+        await core.aclose()
+
+
+async def run_server(settings: Settings, plugins: Mapping[str, PlatformPlugin]) -> None:
+    """``tocsin run``: the web server, every configured platform and the worker, until
+    SIGINT/SIGTERM (or a platform's connection ends for good)."""
+    from aiohttp import web
+
+    from bot.web import make_web_app
+
+    config = load_config(settings.config_path, config_models(plugins))
+    chosen = [plugin for plugin in plugins.values() if plugin.configured(settings)]
+    core = await open_core(settings, {}, config=config)
+    web_app = make_web_app(core)
+    runner = web.AppRunner(web_app, access_log=None)
+    mounted: list[Mounted] = []
+    try:
+        host = Host(core, web_app, settings)
+        for plugin in chosen:
+            mount = await plugin.mount(host)
+            core.add_platform(mount.platform)
+            mounted.append(mount)
+        await runner.setup()
+        for mount in mounted:
+            await mount.start()
         site = web.TCPSite(runner, settings.http_host, settings.http_port)
         await site.start()
+        assert core.worker is not None
+        await core.worker.start()
         port = runner.addresses[0][1] if runner.addresses else settings.http_port
         log.info("listening on http://%s:%s (/healthz, /metrics)", settings.http_host, port)
-        if adapter is not None and settings.slack_app_token:
-            log.info("Slack: connected in Socket Mode")
-        elif adapter is not None:
-            log.info("Slack: HTTP mode; point the app's Request URLs at /slack/events")
-        if not platforms:
+        if not mounted:
             log.warning(
                 "no chat platform is configured, so only the HTTP server runs. Set "
                 "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or DISCORD_TOKEN for "
                 "Discord (see the README); to try Tocsin without one, run: tocsin shell"
             )
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
-        if bot is not None and bot.stopped is not None:
-            waits.add(bot.stopped)  # the gateway connection ends only on a fatal error
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for waiting in pending - {bot.stopped if bot else None}:
-            waiting.cancel()
-        if not stop.is_set():
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("Discord stopped: %s", task.exception())
-            raise PlatformError("the Discord connection ended; stopping")
+        await _until_stopped(mounted)
         log.info("stopping")
     finally:
-        await runner.cleanup()
-        if adapter is not None:
-            await adapter.close()
-        if bot is not None:
-            await bot.close()
+        await _shut_down(core, runner, mounted)
+
+
+async def _until_stopped(mounted: list[Mounted]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ends = {
+        asyncio.ensure_future(end): m.platform.name
+        for m in mounted
+        if (end := m.ended()) is not None
+    }
+    waiting = asyncio.ensure_future(stop.wait())
+    done, _pending = await asyncio.wait({waiting, *ends}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if not stop.is_set():
+        names = ", ".join(ends[task].capitalize() for task in done if task in ends)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("%s stopped: %s", ends.get(task, "a platform"), task.exception())
+        raise PlatformError(f"the {names} connection ended; stopping")
+
+
+async def _shut_down(core: Core, runner: Any, mounted: list[Mounted]) -> None:
+    """Stop taking requests, let the worker finish or hand back its jobs (within a few
+    seconds, even while a platform call hangs), then close the platforms and the database."""
+    await runner.cleanup()
+    try:
+        if core.worker is not None:
+            await core.worker.stop(grace=4.0)
+            core.worker = None
+        results = await asyncio.gather(
+            *(asyncio.wait_for(mount.stop(), timeout=3) for mount in mounted),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("a platform did not stop cleanly: %s", result or type(result).__name__)
+    finally:
         await core.aclose()

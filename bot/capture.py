@@ -50,7 +50,7 @@ class ChannelCapture:
         if event.kind in ("message", "joined"):
             if any(e.kind == event.kind for e in earlier):
                 return False
-            added = await record(store, incident, who, event.kind, event.at, "", text)
+            added = record(store, incident, who, event.kind, event.at, "", text)
         elif event.kind == "edit":
             if original is None or original.deleted_at is not None:
                 return False
@@ -58,12 +58,12 @@ class ChannelCapture:
                 return False
             original.edited_at = event.at
             store.save(original)
-            added = await record(store, incident, who, "edit", event.at, "", text)
+            added = record(store, incident, who, "edit", event.at, "", text)
         elif event.kind == "pin":
             if any(e.kind == "pin" for e in earlier):
                 return False
             pinned = text or (original.text if original else "")
-            added = await record(store, incident, who, "pin", event.at, "", pinned)
+            added = record(store, incident, who, "pin", event.at, "", pinned)
         else:  # delete
             if original is None or original.deleted_at is not None:
                 return False

@@ -1,65 +1,76 @@
-"""``tocsin``: run, shell, migrate, export, check-config, --version."""
+"""``tocsin``: run, migrate, declare, export, check-config, --version, and what each
+platform plugin adds (``shell``, ``slack-manifest``, ``discord-invite``).
+
+Everything heavy is imported when a command needs it, so ``tocsin --version`` answers at
+once and ``tocsin shell`` imports no chat platform's SDK.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import getpass
-import json
 import logging
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from adapters.discord.client import MESSAGE_CONTENT_OFF, probe
-from adapters.discord.invite import SCOPES, invite_url, permission_names
-from adapters.slack.manifest import manifest
-from adapters.slack.platform import check_token
 from bot import __version__
-from bot.app import export, open_database, run_server, run_shell
-from bot.config import load_config
-from bot.errors import ConfigError, TocsinError
-from bot.settings import Settings
-from storage.engine import safe_url
-from storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from bot.plugins import CliCommand, PlatformPlugin
+    from bot.settings import Settings
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(
+    plugins: dict[str, PlatformPlugin],
+) -> tuple[argparse.ArgumentParser, dict[str, CliCommand]]:
     parser = argparse.ArgumentParser(
         prog="tocsin", description="Self-hosted ChatOps incident management."
     )
     parser.add_argument("--version", action="version", version=f"tocsin {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("run", help="run the web server and every configured chat platform")
-    shell = sub.add_parser("shell", help="run incidents in this terminal, no chat account needed")
-    shell.add_argument("--as", dest="user", help="who you are (default: your login name)")
-    shell.add_argument("--channel", help="channel to start in (default: the announce channel)")
     sub.add_parser("migrate", help="create or upgrade the database schema")
+    declare = sub.add_parser(
+        "declare",
+        help="declare an incident from here; a running tocsin opens its channel",
+    )
+    declare.add_argument("title", help="what is wrong, in a line")
+    declare.add_argument("--sev", help="the severity: 1-4, sev2 or a label (default SEV3)")
+    declare.add_argument("--service", help="the service affected")
+    declare.add_argument("--desc", help="what is happening")
+    declare.add_argument("--as", dest="user", help="who declares it (default: your login name)")
     exp = sub.add_parser("export", help="print an incident's timeline")
     exp.add_argument("incident", help="INC-<number>")
     exp.add_argument("--format", default="md", choices=["md"], help="output format")
     exp.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
     sub.add_parser("check-config", help="explain what is wrong with the configuration, if anything")
-    slack = sub.add_parser("slack-manifest", help="print the Slack app manifest to paste")
-    slack.add_argument("--url", help="the public https:// address of this server")
-    slack.add_argument("--socket-mode", action="store_true", help="for Socket Mode (no URL)")
-    slack.add_argument("--name", default="Tocsin", help="the app's name in Slack")
-    invite = sub.add_parser(
-        "discord-invite", help="print the link that adds the Discord bot to a server"
-    )
-    invite.add_argument(
-        "--client-id",
-        type=int,
-        help="the Application ID (default: asked of Discord with DISCORD_TOKEN)",
-    )
-    return parser
+    handlers: dict[str, CliCommand] = {}
+    for plugin in plugins.values():
+        handlers.update(plugin.add_commands(sub))
+    return parser, handlers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list in (["--version"], ["-V"]):
+        print(f"tocsin {__version__}")
+        return 0
+    from bot.errors import ConfigError, TocsinError
+    from bot.plugins import discover
+
+    try:
+        plugins = discover()
+    except ConfigError as exc:
+        print(f"tocsin: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    parser, handlers = _parser(plugins)
+    args = parser.parse_args(args_list)
     if args.command is None:
-        _parser().print_help()
+        parser.print_help()
         return 2
     logging.basicConfig(
         level=logging.INFO if args.command == "run" else logging.WARNING,
@@ -67,8 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # Alembic narrates every start-up at INFO; storage.migrate says when it really migrates.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from storage.errors import StorageError
+
     try:
-        return asyncio.run(_main(args))
+        return asyncio.run(_main(args, plugins, handlers))
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:
@@ -79,30 +92,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-async def _main(args: argparse.Namespace) -> int:
-    if args.command == "slack-manifest":
-        app = manifest(args.url, socket_mode=args.socket_mode, name=args.name)
-        print(json.dumps(app, indent=2, ensure_ascii=False))
-        return 0
+async def _main(
+    args: argparse.Namespace,
+    plugins: dict[str, PlatformPlugin],
+    handlers: dict[str, CliCommand],
+) -> int:
+    from bot.settings import Settings
+
     settings = Settings.from_env()
-    if args.command == "discord-invite":
-        return await _discord_invite(settings, args.client_id)
+    if args.command in handlers:
+        return await handlers[args.command](args, settings)
     if args.command == "run":
-        await run_server(settings)
-    elif args.command == "shell":
-        await run_shell(
-            settings,
-            sys.stdin,
-            sys.stdout,
-            user=args.user or _login(),
-            channel=args.channel,
-            interactive=sys.stdin.isatty(),
-        )
+        from bot.app import run_server
+
+        await run_server(settings, plugins)
     elif args.command == "migrate":
+        from bot.app import open_database
+        from storage.engine import safe_url
+
         engine, state = await open_database(settings, migrate=True)
         await engine.dispose()
         print(f"database {safe_url(settings.database_url)} is at schema revision {state.head}")
+    elif args.command == "declare":
+        return await _declare(args, settings, plugins)
     elif args.command == "export":
+        from bot.app import export
+
         document = await export(settings, args.incident, args.format)
         if args.output:
             args.output.write_text(document, encoding="utf-8")
@@ -110,16 +125,42 @@ async def _main(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(document)
     elif args.command == "check-config":
-        return await _check_config(settings)
+        return await _check_config(settings, plugins)
     return 0
 
 
-async def _check_config(settings: Settings) -> int:
+async def _declare(
+    args: argparse.Namespace, settings: Settings, plugins: dict[str, PlatformPlugin]
+) -> int:
+    from bot.app import declare_offline
+    from bot.identity import Person
+
+    fields = {"title": args.title, "severity": args.sev or "", "service": args.service or ""}
+    fields["description"] = args.desc or ""
+    key = args.user or login()
+    view, platform = await declare_offline(settings, plugins, Person(key, key), fields)
+    incident = view.incident
+    print(
+        f"Declared {view.ref} (SEV{incident.severity} {view.severity.label}): {incident.title}\n"
+        f"A running `tocsin run` (or `tocsin shell`, for the local shell) opens its channel "
+        f"on {platform} and announces it."
+    )
+    return 0
+
+
+async def _check_config(settings: Settings, plugins: dict[str, PlatformPlugin]) -> int:
     """Each check on its own line, with what to do about a failure."""
+    from bot.app import open_database
+    from bot.config import load_config
+    from bot.errors import ConfigError
+    from bot.plugins import config_models
+    from storage.engine import safe_url
+    from storage.errors import StorageError
+
     ok = True
     where = settings.config_path or "built-in defaults (no tocsin.toml)"
     try:
-        config = load_config(settings.config_path)
+        config = load_config(settings.config_path, config_models(plugins))
         print(
             f"✓ config: {where}: {len(config.severities)} severities, "
             f"{len(config.roles)} roles, {len(config.people)} people, "
@@ -127,6 +168,7 @@ async def _check_config(settings: Settings) -> int:
         )
     except ConfigError as exc:
         ok = False
+        config = load_config(None)
         print(f"✗ config:\n{exc}")
     try:
         engine, state = await open_database(settings, migrate=False)
@@ -135,67 +177,22 @@ async def _check_config(settings: Settings) -> int:
     except StorageError as exc:
         ok = False
         print(f"✗ database: {exc}")
-    if settings.slack_bot_token:
-        ok = await _check_slack(settings) and ok
-    else:
-        print(
-            "· Slack: not configured (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET; "
-            "`tocsin slack-manifest --url https://your.host` prints the app to create)"
-        )
-    if settings.discord_token:
-        ok = await _check_discord(settings) and ok
-    else:
-        print(
-            "· Discord: not configured (DISCORD_TOKEN; `tocsin discord-invite` prints the "
-            "link that adds the bot to a server)"
-        )
+    for plugin in plugins.values():
+        try:
+            checks = await plugin.check(settings, config)
+        except ConfigError as exc:
+            checks = []
+            ok = False
+            print(f"✗ {plugin.name}: {exc}")
+        for check in checks:
+            mark = {True: "✓", False: "✗", None: "·"}[check.ok]
+            ok = ok and check.ok is not False
+            print(f"{mark} {check.text}")
     return 0 if ok else 1
 
 
-async def _check_discord(settings: Settings) -> bool:
-    try:
-        info = await probe(settings)
-    except TocsinError as exc:
-        print(f"✗ Discord: {exc}")
-        return False
-    where = (
-        f"commands synced to server(s) {', '.join(map(str, settings.discord_guild_ids))}"
-        if settings.discord_guild_ids
-        else "commands synced globally"
-    )
-    print(f"✓ Discord: bot {info.user} (application {info.application_id}), {where}")
-    if not info.message_content:
-        print(f"· Discord: {MESSAGE_CONTENT_OFF}")
-    return True
-
-
-async def _discord_invite(settings: Settings, client_id: int | None) -> int:
-    if client_id is None:
-        if not settings.discord_token:
-            raise ConfigError(
-                "give --client-id (the Application ID, on the General Information page of the "
-                "Discord developer portal), or set DISCORD_TOKEN to ask Discord for it"
-            )
-        client_id = (await probe(settings)).application_id
-    print(invite_url(client_id))
-    print(
-        f"\nScopes: {', '.join(SCOPES)}. Permissions: {', '.join(permission_names())}.",
-        file=sys.stderr,
-    )
-    return 0
-
-
-async def _check_slack(settings: Settings) -> bool:
-    ok, line = await check_token(
-        settings.slack_bot_token or "",
-        settings.slack_api_url,
-        socket_mode=bool(settings.slack_app_token),
-    )
-    print(line)
-    return ok
-
-
-def _login() -> str:
+def login() -> str:
+    """Who is at this terminal: the login name, as a person key."""
     try:
         name = getpass.getuser()
     except (KeyError, OSError):

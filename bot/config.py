@@ -2,6 +2,10 @@
 
 Severities, roles, people, services and channels. ``tomllib`` reads it; pydantic validates
 it; every error names the file, the line and the key, in words a person can act on.
+
+Platform plugins own their tables (``[discord]``) and the keys a person carries for them
+(``slack = "U…"``): :func:`load_config` takes the installed plugins' names and models, so
+a new platform needs no change here.
 """
 
 from __future__ import annotations
@@ -9,13 +13,25 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bot.durations import parse_duration
 from bot.errors import ConfigError
 
+_M = TypeVar("_M", bound=BaseModel)
 _SEV_KEY = re.compile(r"^SEV([1-9])$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -24,11 +40,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _duration(value: Any) -> Any:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f'write a duration as a string, like "15m" or "1h30m", not {value!r}')
+    return parse_duration(value)
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A duration written as a string: ``"30s"``, ``"15m"``, ``"1h30m"``, ``"2d"``, ``"1w"``."""
+
+
 class Severity(_Strict):
     label: str = Field(min_length=1, max_length=30)
     colour: str = Field(default="#9e9e9e", pattern=r"^#[0-9a-fA-F]{6}$")
-    update_every_minutes: int | None = Field(
-        default=None, ge=1, le=1440, description="how often a status update is expected"
+    update_every: Duration | None = Field(
+        default=None, description="how long an incident may go without a status update"
     )
 
     @property
@@ -37,9 +65,21 @@ class Severity(_Strict):
 
 
 class Person(_Strict):
+    """Someone, with their user id on each platform (keys: the installed plugins' names)."""
+
     name: str = Field(min_length=1, max_length=200)
-    slack: str | None = None
-    discord: str | None = None
+    ids: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_ids(cls, data: Any) -> Any:
+        """``slack = "U…"`` in the file is ``ids["slack"]`` here."""
+        if not isinstance(data, dict):
+            return data
+        ids = {k: v for k, v in data.items() if k not in ("name", "ids")}
+        return {k: v for k, v in data.items() if k in ("name", "ids")} | {
+            "ids": {**data.get("ids", {}), **ids}
+        }
 
 
 class Service(_Strict):
@@ -56,21 +96,17 @@ class IncidentSettings(_Strict):
     default_severity: int | None = Field(
         default=None, ge=1, le=9, description="for declares without one; default SEV3 or lower"
     )
-
-
-class DiscordSettings(_Strict):
-    category: str = Field(
-        default="Incidents",
-        max_length=100,
-        description="the category incident channels go in (a name or id; made if missing; "
-        "empty for none)",
+    platform: str | None = Field(
+        default=None,
+        description="where the channel of an incident with no chat origin (the CLI, an alert) "
+        "goes when several platforms run",
     )
 
 
 DEFAULT_SEVERITIES: dict[str, Severity] = {
-    "SEV1": Severity(label="critical", colour="#d32f2f", update_every_minutes=15),
-    "SEV2": Severity(label="major", colour="#f57c00", update_every_minutes=30),
-    "SEV3": Severity(label="minor", colour="#fbc02d", update_every_minutes=60),
+    "SEV1": Severity(label="critical", colour="#d32f2f", update_every=timedelta(minutes=15)),
+    "SEV2": Severity(label="major", colour="#f57c00", update_every=timedelta(minutes=30)),
+    "SEV3": Severity(label="minor", colour="#fbc02d", update_every=timedelta(hours=1)),
     "SEV4": Severity(label="low", colour="#1976d2"),
 }
 
@@ -89,7 +125,8 @@ class TocsinConfig(_Strict):
     roles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     people: dict[str, Person] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
-    discord: DiscordSettings = DiscordSettings()
+    sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    """The platform plugins' own tables, validated by their models (see load_config)."""
 
     @field_validator("severities")
     @classmethod
@@ -151,9 +188,21 @@ class TocsinConfig(_Strict):
     def levels(self) -> range:
         return range(1, len(self.severities) + 1)
 
+    def section(self, name: str, model: type[_M]) -> _M:
+        """A platform plugin's table (``[discord]``), or its defaults when the file has none."""
+        value = self.sections.get(name)
+        return value if isinstance(value, model) else model()
 
-def load_config(path: Path | None) -> TocsinConfig:
-    """Read and validate ``path``; ``None`` gives the built-in defaults."""
+
+def load_config(
+    path: Path | None, platforms: Mapping[str, type[BaseModel] | None] | None = None
+) -> TocsinConfig:
+    """Read and validate ``path``; ``None`` gives the built-in defaults.
+
+    ``platforms`` are the installed platform plugins, by name, with the model of their own
+    table in the file (or ``None``). A person may carry an id for each of them. Without it
+    (tests), any key a person carries is taken as a platform id.
+    """
     if path is None:
         return TocsinConfig()
     try:
@@ -166,22 +215,68 @@ def load_config(path: Path | None) -> TocsinConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    problems: list[str] = []
+    tables: dict[str, Any] = {}
+    if platforms is not None:
+        tables = {name: data.pop(name) for name in platforms if name in data}
+        problems += _people_keys(path, text, data.get("people"), set(platforms))
+    config = None
     try:
-        return TocsinConfig.model_validate(data)
+        config = TocsinConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_explain(path, text, exc)) from None
+        problems.append(_explain(path, text, exc))
+    sections: dict[str, Any] = {}
+    for name, table in tables.items():
+        model = (platforms or {}).get(name)
+        if model is None:
+            problems.append(f"{path}: [{name}] takes no settings")
+            continue
+        try:
+            sections[name] = model.model_validate(table)
+        except ValidationError as exc:
+            problems.append(_explain(path, text, exc, prefix=[name], model=model))
+    if problems or config is None:
+        raise ConfigError("\n".join(problems))
+    return config.model_copy(update={"sections": sections})
 
 
-def _explain(path: Path, text: str, exc: ValidationError) -> str:
+def _people_keys(path: Path, text: str, people: Any, platforms: set[str]) -> list[str]:
+    """A person's keys are ``name`` and the installed platforms: say so of any other."""
+    problems = []
+    allowed = sorted(platforms)
+    for key, person in people.items() if isinstance(people, dict) else ():
+        for field in person if isinstance(person, dict) else ():
+            if field == "name" or field in platforms:
+                continue
+            loc = ["people", str(key), str(field)]
+            line = locate(text, loc)
+            hint = difflib.get_close_matches(field, ["name", *allowed], n=1, cutoff=0.6)
+            problems.append(
+                f"{path}:{line}: unknown key {'.'.join(loc)!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; a person has a name and an id for each platform: {', '.join(allowed)}"
+            )
+    return problems
+
+
+def _explain(
+    path: Path,
+    text: str,
+    exc: ValidationError,
+    *,
+    prefix: list[str] | None = None,
+    model: type[BaseModel] | None = None,
+) -> str:
     lines = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
+        inner = [str(p) for p in err["loc"]]
+        loc = [*(prefix or []), *inner]
         key = ".".join(loc) or "(top level)"
         line = locate(text, loc)
         where = f"{path}:{line}" if line else str(path)
         if err["type"] == "extra_forbidden":
             message = f"unknown key {key!r}"
-            hint = _closest(loc, data_model_keys(loc[:-1]))
+            hint = _closest(loc, data_model_keys(inner[:-1], model or TocsinConfig))
             if hint:
                 message += f" (did you mean {hint!r}?)"
         else:
@@ -197,9 +292,9 @@ def _closest(loc: list[str], candidates: list[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def data_model_keys(parent: list[str]) -> list[str]:
+def data_model_keys(parent: list[str], model: type[BaseModel] | None = None) -> list[str]:
     """The keys allowed under a dotted path (for 'did you mean')."""
-    model: type[BaseModel] = TocsinConfig
+    model = model or TocsinConfig
     for part in parent:
         field = model.model_fields.get(part)
         if field is None:
@@ -212,7 +307,7 @@ def data_model_keys(parent: list[str]) -> list[str]:
             model = inner
         else:
             return []
-    return list(model.model_fields)
+    return [name for name, field in model.model_fields.items() if not field.exclude]
 
 
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")

@@ -7,7 +7,9 @@
     │                           is shown to them as it is, and nothing was changed
     ├── ConfigError             the config file or environment is wrong; names the file, line
     │                           and key, or the variable
-    └── PlatformError           a chat platform refused or failed a call (wraps the SDK's error)
+    └── PlatformError           a chat platform refused or failed a call (wraps the SDK's error);
+        │                       ``retryable`` when trying again later may work (a 5xx, a
+        │                       timeout, a rate limit: ``retry_after`` seconds, if it said)
         ├── Unsupported         the platform cannot do this at all (never silently ignored)
         └── ChannelNameTaken    a channel of that name exists already; pick another name
 
@@ -30,7 +32,20 @@ class ConfigError(TocsinError):
 
 
 class PlatformError(TocsinError):
-    """A chat platform refused or failed a call."""
+    """A chat platform refused or failed a call.
+
+    ``retryable``: the same call may work later (a 5xx, a reply that is not the platform's
+    JSON, a timeout, a lost connection, a rate limit); the worker tries again with backoff,
+    not before ``retry_after`` seconds when the platform said how long to wait. Otherwise
+    (a permission missing, a channel that does not exist) trying again cannot help.
+    """
+
+    def __init__(
+        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
 
 
 class Unsupported(PlatformError):

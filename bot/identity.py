@@ -4,6 +4,7 @@ do not depend on a platform. Someone the config does not know is ``<platform>:<u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.config import TocsinConfig
 from bot.platform import ChannelRef, UserRef
@@ -20,11 +21,24 @@ class Person:
 
 @dataclass(frozen=True)
 class Actor:
-    """Who is doing something, from where."""
+    """Who is doing something, from where (a platform's name, or ``cli``), and how to
+    answer them once effects have run (the request's ``reply_to``)."""
 
     platform: str
     person: Person
-    channel: ChannelRef
+    channel: ChannelRef | None = None
+    user_id: str | None = None
+    reply_to: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """How jobs keep it, to tell this person what happened."""
+        return {
+            "key": self.person.key,
+            "name": self.person.name,
+            "platform": self.platform,
+            "user_id": self.user_id,
+            "reply_to": self.reply_to,
+        }
 
 
 class Directory:
@@ -32,8 +46,7 @@ class Directory:
         self._config = config
         self._by_platform_id: dict[tuple[str, str], str] = {}
         for key, person in config.people.items():
-            for platform in ("slack", "discord"):
-                user_id = getattr(person, platform)
+            for platform, user_id in person.ids.items():
                 if user_id:
                     self._by_platform_id[(platform, user_id)] = key
 
@@ -54,7 +67,7 @@ class Directory:
         """``key``'s user id on ``platform``, if they have one there."""
         configured = self._config.people.get(key)
         if configured is not None:
-            return key if platform == LOCAL_PLATFORM else getattr(configured, platform, None)
+            return key if platform == LOCAL_PLATFORM else configured.ids.get(platform)
         if platform == LOCAL_PLATFORM:
             return None if ":" in key else key
         prefix = f"{platform}:"

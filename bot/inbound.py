@@ -14,8 +14,12 @@ class Command:
     """``/<root> <text>`` typed by ``actor`` in ``channel`` of ``platform``.
 
     A platform with typed options (Discord's app commands) sends ``options`` instead: then
-    ``text`` is only the subcommand's name and ``options`` its values by name (a person as
-    the platform's mention token, e.g. ``<@80351110224678912>``).
+    ``text`` is only the subcommand's path (``task add``) and ``options`` its values by
+    name (a person as the platform's mention token, e.g. ``<@80351110224678912>``).
+
+    ``reply_to`` is how to reach whoever typed it once the answer is ready, in the
+    platform's own terms (a Slack ``response_url``, a Discord interaction token):
+    effects that finish later answer through it (:meth:`ChatPlatform.answer`).
     """
 
     platform: str
@@ -24,6 +28,7 @@ class Command:
     text: str
     root: str = "incident"
     options: dict[str, str] | None = None
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Action:
     name: str
     incident_id: int | None = None
     values: dict[str, str] = field(default_factory=dict)
+    reply_to: str | None = None
 
 
 ChannelEventKind = Literal["message", "edit", "delete", "pin", "joined"]

@@ -7,6 +7,7 @@ adapter that cannot do something raises :class:`bot.errors.Unsupported`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot.ui import Card
@@ -66,8 +67,25 @@ class ChannelRules:
     allowed: str = "abcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
+@dataclass(frozen=True)
+class Post:
+    """A message the bot posted, as :meth:`ChatPlatform.recent_posts` finds it: its text, or
+    for a card its title."""
+
+    ref: MessageRef
+    text: str
+
+
 class ChatPlatform(Protocol):
-    """One chat platform, as the core uses it."""
+    """One chat platform, as the core uses it: only what the core calls.
+
+    Every method may raise :class:`bot.errors.PlatformError`: ``retryable`` when the same
+    call may work later (a 5xx, a timeout, a lost connection, a rate limit), so the worker
+    tries again; otherwise the platform refused for good. A platform that cannot do
+    something at all raises :class:`bot.errors.Unsupported`. Effects may be tried twice,
+    so the ``own_channel`` and ``recent_posts`` look-ups let a retry find what an earlier
+    try made before it makes it again.
+    """
 
     @property
     def name(self) -> str:
@@ -83,10 +101,18 @@ class ChatPlatform(Protocol):
     async def create_channel(
         self, name: str, topic: str, near: ChannelRef | None = None
     ) -> ChannelRef:
-        """Create a channel; raise :class:`bot.errors.ChannelNameTaken` if the name is used.
+        """Create a channel with this topic; raise :class:`bot.errors.ChannelNameTaken` if
+        the name is used.
 
         ``near`` is the channel the request came from: a platform hosting several spaces
         (Discord's servers) creates the channel in that one."""
+        ...
+
+    async def own_channel(
+        self, name: str, marker: str, near: ChannelRef | None = None
+    ) -> ChannelRef | None:
+        """The channel ``name`` if this bot created it (its topic starting with ``marker``
+        where the platform cannot say who created a channel), else None."""
         ...
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
@@ -94,25 +120,38 @@ class ChatPlatform(Protocol):
         space as ``near`` when the platform has several."""
         ...
 
-    async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None: ...
+    async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None:
+        """Let these people into the channel; people already in are no error."""
+        ...
 
     async def set_topic(self, channel: ChannelRef, topic: str) -> None: ...
 
-    async def post_card(
-        self, channel: ChannelRef, card: Card, *, pin: bool = False
-    ) -> MessageRef: ...
+    async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef: ...
+
+    async def pin(self, message: MessageRef) -> None:
+        """Pin a message; pinning it again is no error."""
+        ...
 
     async def update_card(self, message: MessageRef, card: Card) -> None: ...
 
     async def post_message(self, channel: ChannelRef, text: str) -> MessageRef: ...
 
+    async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
+        """What this bot posted in ``channel`` since ``since`` (the latest few dozen)."""
+        ...
+
     async def post_dm(self, user_id: str, text: str) -> MessageRef: ...
+
+    async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
+        """Answer whoever asked, through the address their request came with
+        (:attr:`bot.inbound.Command.reply_to`); where the platform can, this replaces the
+        interim answer they were shown. Raise :class:`PlatformError` when the address has
+        expired, so that the caller can tell them another way."""
+        ...
 
     async def upload_file(
         self, channel: ChannelRef, filename: str, content: bytes, comment: str
     ) -> None: ...
-
-    async def archive_channel(self, channel: ChannelRef) -> None: ...
 
     async def resolve_user(self, user_id: str) -> UserRef: ...
 

@@ -3,53 +3,19 @@ in each platform's dialect. Handlers never format chat text by hand; they come h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot import __version__
-from bot.config import Severity, TocsinConfig
-from bot.identity import Directory, Person
-from bot.lifecycle import OPEN, Status
+from bot.commands.registry import Registry
+from bot.config import TocsinConfig
+from bot.identity import Directory
+from bot.lifecycle import Status
 from bot.platform import ChatPlatform, Dialect
 from bot.render import MarkdownDialect, Renderer, Rich
 from bot.ui import Button, Card, CardField
-from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
-
-
-@dataclass
-class IncidentView:
-    """An incident with everything shown about it."""
-
-    incident: Incident
-    roles: list[RoleAssignment]
-    tasks: list[Task]
-    bindings: list[ChannelBinding]
-    events: list[TimelineEvent]
-    severity: Severity
-
-    @property
-    def number(self) -> int:
-        assert self.incident.id is not None
-        return self.incident.id
-
-    @property
-    def ref(self) -> str:
-        return f"INC-{self.number}"
-
-    @property
-    def commander(self) -> Person:
-        return Person(self.incident.commander_key, self.incident.commander_name)
-
-    @property
-    def owner(self) -> Person | None:
-        i = self.incident
-        return Person(i.owner_key, i.owner_name or i.owner_key) if i.owner_key else None
-
-    @property
-    def open_tasks(self) -> list[Task]:
-        return [t for t in self.tasks if t.done_at is None]
-
+from bot.views import IncidentView
+from storage.models import Incident
 
 STATUS_ICONS = {
     Status.TRIGGERED: "🔴",
@@ -63,26 +29,11 @@ STATUS_ICONS = {
 }
 
 
-def buttons_for(view: IncidentView) -> tuple[Button, ...]:
-    """The buttons a card offers in the incident's current status."""
-    status, number = Status(view.incident.status), view.number
-    if status == Status.TRIGGERED:
-        return (
-            Button("Acknowledge", "ack", number, "primary"),
-            Button("Update status", "status", number),
-            Button("Resolve", "resolve", number, "danger"),
-        )
-    if status in OPEN:
-        return (Button("Update status", "status", number), Button("Resolve", "resolve", number))
-    if status == Status.RESOLVED:
-        return (Button("Close", "close", number),)
-    return ()
-
-
 class Presenter:
-    def __init__(self, config: TocsinConfig, directory: Directory) -> None:
+    def __init__(self, config: TocsinConfig, directory: Directory, registry: Registry) -> None:
         self._config = config
         self._directory = directory
+        self._registry = registry
         self._renderers: dict[tuple[str, str], Renderer] = {}
         self._markdown = Renderer(MarkdownDialect())
 
@@ -117,8 +68,17 @@ class Presenter:
             colour=0x2E7D32 if status in (Status.RESOLVED, Status.CLOSED) else sev.colour_int,
             fields=tuple(fields),
             body=self.render(platform, "card", view=view),
-            buttons=buttons_for(view),
+            buttons=self.buttons_for(view),
             footer=f"Declared by {incident.declared_by_name}",
+        )
+
+    def buttons_for(self, view: IncidentView) -> tuple[Button, ...]:
+        """The card's buttons in the incident's current status, in the registry's order."""
+        status = view.incident.status
+        return tuple(
+            Button(spec.button.label, spec.key, view.number, spec.button.style)
+            for spec in self._registry.commands("incident")
+            if spec.button is not None and status in spec.button.when
         )
 
     def export_markdown(self, view: IncidentView, now: datetime) -> str:
@@ -141,3 +101,8 @@ class Presenter:
         """The channel topic: plain text, short enough for every platform."""
         sev = self._config.severity(incident.severity)
         return self.render(platform, "topic", incident=incident, severity=sev)[:250]
+
+    def topic_text(self, incident: Incident) -> str:
+        """The topic before any platform writes it: whether a change alters the topic."""
+        sev = self._config.severity(incident.severity)
+        return self._markdown.render("topic", incident=incident, severity=sev)

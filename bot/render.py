@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 import templates
+from bot.durations import format_duration as format_span
 from bot.platform import Dialect
 
 TEMPLATES = Path(templates.__file__).parent
@@ -192,6 +193,7 @@ def _environment(dialect: Dialect) -> jinja2.Environment:
             "channel": lambda b: Rich(dialect.channel(b.channel_id, esc(b.channel_name))),
             "time": lambda v: Rich(format_time(v)),
             "duration": lambda v: Rich(format_duration(v)),
+            "span": lambda v: Rich(format_span(v)),
         }
     )
     env.globals["dialect"] = dialect.name

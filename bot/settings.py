@@ -1,6 +1,8 @@
 """Settings from the environment (and a ``.env`` file): secrets and wiring.
 
-Every variable is listed in ``.env.example``. Values never appear in logs.
+The core reads only its own ``TOCSIN_*`` variables; each platform plugin reads its own
+from :attr:`Settings.env` (see :mod:`bot.plugins`). Every variable is listed in
+``.env.example``. Values never appear in logs or in ``repr``.
 """
 
 from __future__ import annotations
@@ -8,15 +10,27 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from dotenv import dotenv_values
 
+from bot.durations import parse_duration
 from bot.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tocsin.db"
 DEFAULT_CONFIG_FILE = Path("tocsin.toml")
+
+VARIABLES: dict[str, str] = {
+    "TOCSIN_DATABASE_URL": "SQLAlchemy async URL of the database",
+    "TOCSIN_CONFIG": "path of the incident-process config (tocsin.toml)",
+    "TOCSIN_HTTP_HOST": "where `tocsin run` serves HTTP",
+    "TOCSIN_HTTP_PORT": "the port it serves on (0: any free port)",
+    "TOCSIN_JOB_LEASE": "how long a process holds a job before another may take it over",
+    "TOCSIN_SWEEP_EVERY": "how often each process looks for jobs that fell due",
+    "TOCSIN_EFFECT_TIMEOUT": "how long one try of a job may take before it is tried again",
+}
+"""The core's variables; each platform plugin lists its own."""
 
 
 @dataclass(frozen=True)
@@ -25,16 +39,11 @@ class Settings:
     config_path: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 3000
-    slack_bot_token: str | None = field(default=None, repr=False)
-    slack_signing_secret: str | None = field(default=None, repr=False)
-    slack_app_token: str | None = field(default=None, repr=False)
-    slack_api_url: str | None = None
-    discord_token: str | None = field(default=None, repr=False)
-    discord_api_url: str | None = None
-    discord_gateway_url: str | None = None
-    discord_guild_ids: tuple[int, ...] = ()
-    discord_shard_ids: tuple[int, ...] | None = None
-    discord_shard_count: int | None = None
+    job_lease: timedelta = timedelta(seconds=30)
+    sweep_every: timedelta = timedelta(seconds=2)
+    effect_timeout: timedelta = timedelta(seconds=30)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """The whole environment (with ``.env``), for the platform plugins to read theirs."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
@@ -48,8 +57,10 @@ class Settings:
             config_path=_config_path(values.get("TOCSIN_CONFIG")),
             http_host=values.get("TOCSIN_HTTP_HOST") or "127.0.0.1",
             http_port=_port(values.get("TOCSIN_HTTP_PORT")),
-            **_slack(values),
-            **_discord(values),
+            job_lease=_duration(values, "TOCSIN_JOB_LEASE", "30s"),
+            sweep_every=_duration(values, "TOCSIN_SWEEP_EVERY", "2s"),
+            effect_timeout=_duration(values, "TOCSIN_EFFECT_TIMEOUT", "30s"),
+            env=values,
         )
 
 
@@ -71,70 +82,17 @@ def _port(value: str | None) -> int:
     return port
 
 
-def _slack(values: Mapping[str, str]) -> dict[str, Any]:
-    token = values.get("SLACK_BOT_TOKEN") or None
-    secret = values.get("SLACK_SIGNING_SECRET") or None
-    app_token = values.get("SLACK_APP_TOKEN") or None
-    url = values.get("SLACK_API_URL") or None
-    if token and not (secret or app_token):
-        raise ConfigError(
-            "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: HTTP mode needs the "
-            "signing secret (Basic Information → App Credentials), or set SLACK_APP_TOKEN "
-            "for Socket Mode"
-        )
-    if (secret or app_token) and not token:
-        raise ConfigError("SLACK_SIGNING_SECRET/SLACK_APP_TOKEN need SLACK_BOT_TOKEN (xoxb-…)")
-    if token and not token.startswith("xoxb-"):
-        raise ConfigError("SLACK_BOT_TOKEN should be a bot token, starting with xoxb-")
-    if app_token and not app_token.startswith("xapp-"):
-        raise ConfigError("SLACK_APP_TOKEN should be an app-level token, starting with xapp-")
-    if url and not url.startswith(("http://", "https://")):
-        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {url!r}")
-    if url and not url.endswith("/"):
-        url += "/"
-    return {
-        "slack_bot_token": token,
-        "slack_signing_secret": secret,
-        "slack_app_token": app_token,
-        "slack_api_url": url,
-    }
+def _duration(values: Mapping[str, str], name: str, default: str) -> timedelta:
+    text = values.get(name) or default
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
-def _ids(name: str, value: str | None) -> tuple[int, ...]:
+def ids(name: str, value: str | None) -> tuple[int, ...]:
+    """A comma-separated list of numbers (Discord guild ids, shard ids), checked."""
     parts = [p.strip() for p in (value or "").split(",") if p.strip()]
     if not all(p.isdigit() for p in parts):
         raise ConfigError(f"{name} must be a comma-separated list of numbers, not {value!r}")
     return tuple(int(p) for p in parts)
-
-
-def _discord(values: Mapping[str, str]) -> dict[str, Any]:
-    token = values.get("DISCORD_TOKEN") or None
-    api = (values.get("DISCORD_API_URL") or "").rstrip("/") or None
-    gateway = values.get("DISCORD_GATEWAY_URL") or None
-    if api and not api.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"DISCORD_API_URL must be an http(s) URL with the API version, like "
-            f"https://discord.com/api/v10, not {api!r}"
-        )
-    if gateway and not gateway.startswith(("ws://", "wss://")):
-        raise ConfigError(f"DISCORD_GATEWAY_URL must be a ws(s):// URL, not {gateway!r}")
-    count_text = (values.get("DISCORD_SHARD_COUNT") or "").strip()
-    if count_text and not (count_text.isdigit() and int(count_text) > 0):
-        raise ConfigError(f"DISCORD_SHARD_COUNT must be a positive number, not {count_text!r}")
-    count = int(count_text) if count_text else None
-    shard_ids = _ids("DISCORD_SHARD_IDS", values.get("DISCORD_SHARD_IDS")) or None
-    if shard_ids is not None:
-        if count is None:
-            raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total)")
-        if any(i >= count for i in shard_ids):
-            raise ConfigError(
-                f"DISCORD_SHARD_IDS run from 0 to DISCORD_SHARD_COUNT - 1 ({count - 1})"
-            )
-    return {
-        "discord_token": token,
-        "discord_api_url": api,
-        "discord_gateway_url": gateway,
-        "discord_guild_ids": _ids("DISCORD_GUILD_IDS", values.get("DISCORD_GUILD_IDS")),
-        "discord_shard_ids": shard_ids,
-        "discord_shard_count": count,
-    }

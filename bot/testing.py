@@ -1,15 +1,17 @@
 """Test helpers shipped with Tocsin, for its own tests and for anyone writing an adapter:
 :class:`RecordingPlatform`, a :class:`~bot.platform.ChatPlatform` that keeps what it was
-asked to do, enforces channel-name uniqueness, and can be told to fail."""
+asked to do, enforces channel-name uniqueness, and can be told to fail or to hang."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from itertools import count
 
 from bot.errors import ChannelNameTaken, PlatformError
-from bot.platform import ChannelRef, ChannelRules, MessageRef, UserRef
+from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.render import MarkdownDialect
 from bot.ui import Card
 
@@ -27,8 +29,15 @@ class Posted:
 
 
 class RecordingPlatform:
-    """A platform in memory. Mentions are written ``<@id>``; ``fail_on`` names methods
-    that raise :class:`PlatformError`; ``taken`` holds channel names that already exist."""
+    """A platform in memory. Mentions are written ``<@id>``.
+
+    ``fail_on`` names methods that always raise a :class:`PlatformError` Tocsin cannot
+    retry; ``flaky`` maps a method to how many times it fails first with a retryable one
+    (a 5xx), and ``hang`` to how many times it never answers (so a timeout must end it);
+    ``taken`` holds channel names that already exist. Each of those is a call the platform
+    *did not* carry out; ``lose_answers`` maps a method to how many times it does the work
+    and then hangs (a call whose answer was lost).
+    """
 
     dialect = MarkdownDialect()
 
@@ -36,34 +45,62 @@ class RecordingPlatform:
         self.name = name
         self.channel_rules = ChannelRules(max_length=max_length)
         self.channels: dict[str, ChannelRef] = {}
+        self.made: set[str] = set()
         self.topics: dict[str, str] = {}
         self.members: dict[str, set[str]] = {}
         self.messages: list[Posted] = []
         self.dms: list[tuple[str, str]] = []
+        self.answers: list[tuple[str, str, bool]] = []
         self.files: list[tuple[str, str, bytes]] = []
-        self.archived: set[str] = set()
         self.taken: set[str] = set()
         self.fail_on: set[str] = set()
+        self.flaky: dict[str, int] = {}
+        self.hang: dict[str, int] = {}
+        self.lose_answers: dict[str, int] = {}
         self.users: dict[str, str] = {}
+        self.calls: list[str] = []
         self._ids = count(1)
 
-    def _check(self, method: str) -> None:
+    async def _check(self, method: str) -> None:
+        self.calls.append(method)
         if method in self.fail_on:
             raise PlatformError(f"{method} failed (as the test asked)")
+        if self.flaky.get(method, 0) > 0:
+            self.flaky[method] -= 1
+            raise PlatformError(f"{method} failed with a 5xx (as the test asked)", retryable=True)
+        if self.hang.get(method, 0) > 0:
+            self.hang[method] -= 1
+            await asyncio.Event().wait()
+
+    async def _after(self, method: str) -> None:
+        """Done, but the answer is lost: hang after the work, as a platform may."""
+        if self.lose_answers.get(method, 0) > 0:
+            self.lose_answers[method] -= 1
+            await asyncio.Event().wait()
 
     async def create_channel(
         self, name: str, topic: str, near: ChannelRef | None = None
     ) -> ChannelRef:
-        self._check("create_channel")
+        await self._check("create_channel")
         if name in self.taken or any(c.name == name for c in self.channels.values()):
             raise ChannelNameTaken(name)
         ref = ChannelRef(f"C{next(self._ids)}", name)
         self.channels[ref.id] = ref
+        self.made.add(ref.id)
         self.topics[ref.id] = topic
+        await self._after("create_channel")
         return ref
 
+    async def own_channel(
+        self, name: str, marker: str, near: ChannelRef | None = None
+    ) -> ChannelRef | None:
+        await self._check("own_channel")
+        return next(
+            (c for c in self.channels.values() if c.name == name and c.id in self.made), None
+        )
+
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
-        self._check("find_channel")
+        await self._check("find_channel")
         for ref in self.channels.values():
             if name in (ref.name, ref.id):
                 return ref
@@ -71,45 +108,60 @@ class RecordingPlatform:
         return ref
 
     async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None:
-        self._check("invite")
+        await self._check("invite")
         self.members.setdefault(channel.id, set()).update(user_ids)
 
     async def set_topic(self, channel: ChannelRef, topic: str) -> None:
-        self._check("set_topic")
+        await self._check("set_topic")
         self.topics[channel.id] = topic
 
-    async def post_card(self, channel: ChannelRef, card: Card, *, pin: bool = False) -> MessageRef:
-        self._check("post_card")
-        posted = Posted(channel.id, str(next(self._ids)), card=card, pinned=pin)
+    async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
+        await self._check("post_card")
+        posted = Posted(channel.id, str(next(self._ids)), card=card)
         self.messages.append(posted)
+        await self._after("post_card")
         return MessageRef(channel.id, posted.message_id)
 
+    async def pin(self, message: MessageRef) -> None:
+        await self._check("pin")
+        self.message(message.id).pinned = True
+
     async def update_card(self, message: MessageRef, card: Card) -> None:
-        self._check("update_card")
+        await self._check("update_card")
         posted = self.message(message.id)
         posted.card = card
         posted.edits.append(card)
 
     async def post_message(self, channel: ChannelRef, text: str) -> MessageRef:
-        self._check("post_message")
+        await self._check("post_message")
         posted = Posted(channel.id, str(next(self._ids)), text=text)
         self.messages.append(posted)
+        await self._after("post_message")
         return MessageRef(channel.id, posted.message_id)
 
+    async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
+        await self._check("recent_posts")
+        return [
+            Post(MessageRef(m.channel_id, m.message_id), m.card.title if m.card else m.text)
+            for m in self.messages
+            if m.channel_id == channel.id
+        ]
+
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
-        self._check("post_dm")
+        await self._check("post_dm")
         self.dms.append((user_id, text))
         return MessageRef(f"D{user_id}", str(next(self._ids)))
+
+    async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
+        await self._check("answer")
+        self.answers.append((reply_to, text, public))
 
     async def upload_file(
         self, channel: ChannelRef, filename: str, content: bytes, comment: str
     ) -> None:
-        self._check("upload_file")
+        await self._check("upload_file")
         self.files.append((channel.id, filename, content))
-
-    async def archive_channel(self, channel: ChannelRef) -> None:
-        self._check("archive_channel")
-        self.archived.add(channel.id)
+        self.messages.append(Posted(channel.id, str(next(self._ids)), text=comment))
 
     async def resolve_user(self, user_id: str) -> UserRef:
         return UserRef(user_id, self.users.get(user_id, user_id))

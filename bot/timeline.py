@@ -9,7 +9,7 @@ from storage.models import Incident, TimelineEvent
 from storage.repo import Store
 
 
-async def record(
+def record(
     store: Store,
     incident: Incident,
     who: Person,
@@ -21,7 +21,7 @@ async def record(
     """Append an event; ``detail`` is kind-specific (a status, a role…), ``text`` is what
     the person wrote."""
     assert incident.id is not None, "an incident is saved before its timeline"
-    return await store.add_event(
+    return store.add_event(
         TimelineEvent(
             incident_id=incident.id,
             at=at,

@@ -86,10 +86,14 @@ class Reply:
     """The answer to whoever typed a command or clicked a button.
 
     ``text`` is already rendered in the asking platform's dialect. ``ephemeral`` replies are
-    shown only to that person where the platform can do so.
+    shown only to that person where the platform can do so. ``interim``: the facts are
+    saved and the final answer follows through the request's ``reply_to`` once the effects
+    have run (a declare's channel link); a platform that can replace an answer shows
+    ``text`` now and replaces it then, one that cannot shows only the final answer.
     """
 
     text: str = ""
     ephemeral: bool = True
     form: Form | None = None
     ok: bool = True
+    interim: bool = False

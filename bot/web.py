@@ -1,26 +1,31 @@
-"""The HTTP server: health and metrics now; Slack events and alert webhooks mount here."""
+"""The HTTP server: health and metrics; platform plugins add their routes (Slack's
+``/slack/events``) as they mount."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import __version__
 from bot.lifecycle import Status
+from storage import jobs
 from storage.engine import ping
 from storage.errors import DatabaseUnreachable
 
-Counts = Callable[[], Awaitable[list[tuple[int, str, int]]]]
+if TYPE_CHECKING:
+    from bot.app import Core
+
+_ENDED = {Status.RESOLVED.value, Status.CLOSED.value, Status.CANCELLED.value}
+_JOB_STATUSES = (jobs.PENDING, jobs.RUNNING, jobs.FAILED)
 
 
-def make_web_app(engine: AsyncEngine, counts: Counts) -> web.Application:
+def make_web_app(core: Core) -> web.Application:
     """``/healthz`` says whether the database answers; ``/metrics`` is Prometheus text."""
 
     async def healthz(_request: web.Request) -> web.Response:
         try:
-            await ping(engine)
+            await ping(core.engine)
         except DatabaseUnreachable as exc:
             return web.json_response(
                 {"status": "unavailable", "database": "unreachable", "reason": str(exc)},
@@ -33,14 +38,18 @@ def make_web_app(engine: AsyncEngine, counts: Counts) -> web.Application:
             "# HELP tocsin_incidents Incidents by severity and status.",
             "# TYPE tocsin_incidents gauge",
         ]
-        seen = {(sev, status): n for sev, status, n in await counts()}
+        seen = {(sev, status): n for sev, status, n in await core.service.counts()}
         for (sev, status), n in sorted(seen.items()):
             lines.append(f'tocsin_incidents{{severity="SEV{sev}",status="{status}"}} {n}')
         open_total = sum(n for (_s, st), n in seen.items() if st not in _ENDED)
+        by_status = await jobs.counts(core.sessions)
         lines += [
             "# HELP tocsin_open_incidents Incidents not yet resolved, closed or cancelled.",
             "# TYPE tocsin_open_incidents gauge",
             f"tocsin_open_incidents {open_total}",
+            "# HELP tocsin_jobs Jobs (effects to run: cards, posts, reminders) by status.",
+            "# TYPE tocsin_jobs gauge",
+            *(f'tocsin_jobs{{status="{s}"}} {by_status.get(s, 0)}' for s in _JOB_STATUSES),
             "# HELP tocsin_info Build information.",
             "# TYPE tocsin_info gauge",
             f'tocsin_info{{version="{__version__}"}} 1',
@@ -51,6 +60,3 @@ def make_web_app(engine: AsyncEngine, counts: Counts) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
-
-
-_ENDED = {Status.RESOLVED.value, Status.CLOSED.value, Status.CANCELLED.value}

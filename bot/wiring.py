@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.clock import Clock
+from bot.commands.registry import Registry
 from bot.config import TocsinConfig
 from bot.identity import Directory
+from bot.jobs import JobWriter
 from bot.platform import ChatPlatform
 from bot.presenter import Presenter
+from bot.views import Views
 from storage.engine import SessionFactory
 
 
@@ -18,7 +20,10 @@ class Wiring:
     sessions: SessionFactory
     config: TocsinConfig
     directory: Directory
-    platforms: Mapping[str, ChatPlatform]
-    """The platforms this process runs, by name; adapters may be added before start."""
+    platforms: dict[str, ChatPlatform]
+    """The platforms this process runs, by name; plugins add theirs as they mount."""
     presenter: Presenter
     clock: Clock
+    registry: Registry
+    views: Views
+    jobs: JobWriter

@@ -1,0 +1,433 @@
+"""``/incident``: declare, acknowledge, update, assign, track, resolve, export, help.
+
+Each command is one entry here and one handler; what it answers is its template under
+``templates/reply/``, what it adds to the timeline its template under ``templates/event/``.
+"""
+
+from __future__ import annotations
+
+from bot.commands.call import Call
+from bot.commands.registry import Arg, ButtonSpec, CommandSpec, Registry, Root
+from bot.lifecycle import OPEN, Status
+from bot.ui import Reply
+
+ROOT = "incident"
+_OPEN = frozenset(s.value for s in OPEN)
+_TEXT = 3000
+
+
+def register(registry: Registry) -> None:
+    registry.add_root(Root(ROOT, "Declare and run incidents", bare="declare"))
+    for spec in _commands():
+        registry.add(spec)
+
+
+def _spec(path: str, summary: str, handler: object, **options: object) -> CommandSpec:
+    return CommandSpec(ROOT, tuple(path.split()), summary, handler, **options)  # type: ignore[arg-type]
+
+
+def _commands() -> list[CommandSpec]:
+    respond = "incident.respond"
+    return [
+        _spec(
+            "declare",
+            "declare a new incident (no title: a form)",
+            declare,
+            args=(
+                Arg(
+                    "title",
+                    "text",
+                    "what is wrong, in a line (leave out for a form)",
+                    required=True,
+                    max_length=200,
+                    missing="an incident needs a title.",
+                    unquote=True,
+                    label="Title",
+                    metavar="title",
+                ),
+                Arg("severity", "severity", "how bad", flag="--sev", label="Severity"),
+                Arg(
+                    "service", "service", "the service affected", flag="--service", label="Service"
+                ),
+                Arg(
+                    "description",
+                    "text",
+                    "what is happening",
+                    flag="--desc",
+                    metavar="TEXT",
+                    unquote=True,
+                    multiline=True,
+                    label="What is happening?",
+                ),
+            ),
+            public=True,
+            permission="incident.declare",
+            aliases=("declare-incident",),
+            form_title="Declare an incident",
+            form_if_empty=True,
+            submit_label="Declare",
+        ),
+        _spec(
+            "ack",
+            "acknowledge: you own it now",
+            ack,
+            on_incident=True,
+            public=True,
+            permission=respond,
+            aliases=("acknowledge",),
+            button=ButtonSpec("Acknowledge", frozenset({Status.TRIGGERED.value}), "primary"),
+        ),
+        _spec(
+            "status",
+            "move the status and post an update",
+            status,
+            args=(
+                Arg("status", "status", "the new status", required=True, label="Status"),
+                Arg(
+                    "message",
+                    "text",
+                    "what changed",
+                    max_length=_TEXT,
+                    multiline=True,
+                    label="What changed?",
+                ),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+            button=ButtonSpec("Update status", _OPEN, form=True),
+            form_title="Update {ref}",
+            submit_label="Post update",
+        ),
+        _spec(
+            "update",
+            "post a status update",
+            update,
+            args=(
+                Arg(
+                    "message",
+                    "text",
+                    "the update",
+                    required=True,
+                    missing="an update needs a message.",
+                    multiline=True,
+                ),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+        ),
+        _spec(
+            "sev",
+            "change the severity",
+            sev,
+            args=(
+                Arg(
+                    "severity",
+                    "severity",
+                    "the new severity",
+                    required=True,
+                    missing="which severity?",
+                ),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+            aliases=("severity",),
+        ),
+        _spec(
+            "assign",
+            "give someone a role",
+            assign,
+            args=(
+                Arg(
+                    "role",
+                    "role",
+                    "the role",
+                    required=True,
+                    missing="assign needs a role and a person.",
+                ),
+                Arg(
+                    "person",
+                    "person",
+                    "who takes it",
+                    required=True,
+                    missing="assign needs a role and a person.",
+                ),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+        ),
+        _spec("roles", "who holds which role", roles, on_incident=True),
+        _spec(
+            "note",
+            "add a note to the timeline",
+            note,
+            args=(
+                Arg(
+                    "text",
+                    "text",
+                    "the note",
+                    required=True,
+                    missing="a note needs a text.",
+                    multiline=True,
+                ),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+        ),
+        _spec(
+            "task add",
+            "add a task",
+            task_add,
+            args=(
+                Arg(
+                    "text",
+                    "text",
+                    "what needs doing",
+                    required=True,
+                    missing="a task needs a text.",
+                ),
+                Arg("owner", "person", "who does it"),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+        ),
+        _spec(
+            "task done",
+            "mark a task done",
+            task_done,
+            args=(
+                Arg("number", "integer", "the task's number", required=True, missing="which task?"),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+        ),
+        _spec("tasks", "the incident's tasks", tasks, on_incident=True),
+        _spec(
+            "resolve",
+            "the impact is over",
+            resolve,
+            args=(Arg("summary", "text", "what fixed it", multiline=True),),
+            on_incident=True,
+            public=True,
+            permission=respond,
+            button=ButtonSpec("Resolve", _OPEN, "danger"),
+        ),
+        _spec(
+            "close",
+            "close a resolved incident",
+            close,
+            on_incident=True,
+            public=True,
+            permission=respond,
+            button=ButtonSpec("Close", frozenset({Status.RESOLVED.value})),
+        ),
+        _spec(
+            "cancel",
+            "declared by mistake",
+            cancel,
+            args=(
+                Arg(
+                    "reason",
+                    "text",
+                    "why it was declared by mistake",
+                    required=True,
+                    missing="say why it is cancelled.",
+                ),
+            ),
+            on_incident=True,
+            public=True,
+            permission=respond,
+        ),
+        _spec(
+            "list",
+            "incidents, newest first",
+            list_incidents,
+            args=(
+                Arg(
+                    "scope",
+                    "choice",
+                    "open incidents (the default) or all",
+                    choices=("open", "all"),
+                    invalid="list shows 'open' or 'all' incidents, not '{value}'.",
+                ),
+            ),
+            aliases=("ls",),
+        ),
+        _spec("timeline", "the timeline so far", timeline, on_incident=True),
+        _spec(
+            "export",
+            "the timeline as a Markdown file",
+            export,
+            args=(
+                Arg(
+                    "format",
+                    "choice",
+                    "the file format",
+                    choices=("md",),
+                    invalid="cannot export as '{value}'; formats: {choices}.",
+                ),
+            ),
+            on_incident=True,
+            permission="incident.export",
+        ),
+        _spec(
+            "help",
+            "this help, or more on one command",
+            help_,
+            args=(Arg("command", "text", "a command, for more on it", max_length=100),),
+        ),
+    ]
+
+
+# The handlers.
+
+
+async def declare(call: Call) -> Reply:
+    v = call.values
+    view = await call.services.incidents.declare(
+        call.actor,
+        title=v["title"],
+        severity=v.get("severity"),
+        service=v.get("service"),
+        description=v.get("description", ""),
+        platform=call.platform.name,
+    )
+    return call.reply("declared", interim=True, view=view, setting_up=True)
+
+
+async def ack(call: Call) -> Reply:
+    view = await call.services.incidents.acknowledge(call.number, call.actor)
+    return call.reply("acknowledged", view=view)
+
+
+async def status(call: Call) -> Reply:
+    new = Status(call.values["status"])
+    text = call.values.get("message", "")
+    view = await call.services.incidents.set_status(call.number, call.actor, new, text)
+    return call.reply("status", view=view)
+
+
+async def update(call: Call) -> Reply:
+    view = await call.services.incidents.update(call.number, call.actor, call.values["message"])
+    return call.reply("update", view=view)
+
+
+async def sev(call: Call) -> Reply:
+    level = call.values["severity"]
+    view = await call.services.incidents.set_severity(call.number, call.actor, level)
+    return call.reply("severity", view=view)
+
+
+async def assign(call: Call) -> Reply:
+    role, person = call.values["role"], call.values["person"]
+    view = await call.services.incidents.assign(call.number, call.actor, role, person)
+    return call.reply("role", view=view, person=person, role=role)
+
+
+async def roles(call: Call) -> Reply:
+    return call.text("roles", view=await call.services.wiring.views.full(call.number))
+
+
+async def note(call: Call) -> Reply:
+    view = await call.services.incidents.note(call.number, call.actor, call.values["text"])
+    return call.reply("note", view=view)
+
+
+async def task_add(call: Call) -> Reply:
+    view, task = await call.services.incidents.add_task(
+        call.number, call.actor, call.values["text"], call.values.get("owner")
+    )
+    return call.reply("task_added", view=view, task=task)
+
+
+async def task_done(call: Call) -> Reply:
+    number = call.values["number"]
+    view = await call.services.incidents.complete_task(call.number, call.actor, number)
+    return call.reply("task_done", view=view, number=number)
+
+
+async def tasks(call: Call) -> Reply:
+    return call.text("tasks", view=await call.services.wiring.views.full(call.number))
+
+
+async def resolve(call: Call) -> Reply:
+    summary = call.values.get("summary", "")
+    view = await call.services.incidents.end(call.number, call.actor, Status.RESOLVED, summary)
+    return call.reply("resolved", view=view)
+
+
+async def close(call: Call) -> Reply:
+    view = await call.services.incidents.end(call.number, call.actor, Status.CLOSED, "")
+    return call.reply("closed", view=view)
+
+
+async def cancel(call: Call) -> Reply:
+    reason = call.values["reason"]
+    view = await call.services.incidents.end(call.number, call.actor, Status.CANCELLED, reason)
+    return call.reply("cancelled", view=view)
+
+
+async def list_incidents(call: Call) -> Reply:
+    scope = call.values.get("scope", "open")
+    incidents = await call.services.incidents.incidents(scope)
+    return call.text("list", incidents=incidents, scope=scope)
+
+
+async def timeline(call: Call) -> Reply:
+    return call.text("timeline", view=await call.services.wiring.views.full(call.number))
+
+
+async def export(call: Call) -> Reply:
+    fmt = call.values.get("format", "md")
+    channel = call.actor.channel
+    assert channel is not None, "a command typed in chat comes from a channel"
+    view, filename = await call.services.incidents.export(call.number, call.actor, channel, fmt)
+    return call.reply("exported", view=view, filename=filename)
+
+
+async def help_(call: Call) -> Reply:
+    return help_reply(call, call.spec.root, call.values.get("command"))
+
+
+def help_reply(
+    call: Call,
+    root: str,
+    about: str | None = None,
+    unknown: str | None = None,
+    suggestion: str | None = None,
+) -> Reply:
+    """``/<root> help`` (every command), or help on one command; ``unknown``: what was
+    typed that is not a command (with the closest one)."""
+    parser = call.services.parser
+    registry = parser.registry
+    if about:
+        words = about.split()
+        spec = registry.get(root, tuple(w.lower() for w in words[:2])) or registry.get(
+            root, (words[0].lower(),)
+        )
+        alias = registry.alias(root, words[0].lower())
+        spec = spec or (registry.get(root, alias) if alias else None)
+        if spec is None:
+            unknown, suggestion = about, parser.suggest(root, words[0])
+        else:
+            command = {"usage": parser.usage(spec), "spec": spec, "args": spec.args}
+            text = call.render("help", root=root, command=command, unknown=None)
+            return Reply(text, ephemeral=True)
+    info = registry.root(root)
+    lines = [{"usage": parser.usage(s), "spec": s} for s in registry.commands(root)]
+    text = call.render(
+        "help",
+        root=root,
+        command=None,
+        commands=lines,
+        title=f"Tocsin: {info.description.lower() if info else root}",
+        unknown=unknown,
+        suggestion=suggestion,
+    )
+    return Reply(text, ephemeral=True, ok=unknown is None)

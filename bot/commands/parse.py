@@ -1,0 +1,389 @@
+"""From what was typed (or a platform's typed options, or a form) to an :class:`Invocation`:
+which command, which incident, and each argument checked and converted.
+
+Two ways in, one set of rules: :meth:`Parser.parse` reads typed text (Slack, the shell);
+:meth:`Parser.build` takes named fields (Discord's options, form submissions). Anything
+that does not make sense is a :class:`UserError` that says what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from bot.commands.registry import Arg, CommandSpec, Registry
+from bot.config import TocsinConfig
+from bot.durations import parse_duration
+from bot.errors import UserError
+from bot.lifecycle import WORKING
+
+TITLE_MAX = 200
+TEXT_MAX = 3000
+_INC = re.compile(r"^inc-(\d{1,9})$", re.IGNORECASE)
+_TOKEN = re.compile(r"\S+")
+IsMention = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A command to run: on ``incident`` (when named), with checked ``values`` by argument
+    name (a person as the mention token typed; resolved by the dispatcher). ``form``: show
+    the command's form instead."""
+
+    spec: CommandSpec
+    incident: int | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    form: bool = False
+
+
+class UnknownCommand(UserError):
+    """Not a command; carries the closest one for the help text."""
+
+    def __init__(self, root: str, word: str, suggestion: str | None) -> None:
+        self.root, self.word, self.suggestion = root, word, suggestion
+        hint = f" Did you mean '{suggestion}'?" if suggestion else ""
+        super().__init__(f"'{word}' is not a /{root} command.{hint}")
+
+
+class UnknownRoot(UserError):
+    def __init__(self, root: str, known: list[str]) -> None:
+        super().__init__(
+            f"/{root} is not a Tocsin command; try {' or '.join(f'/{r} help' for r in known)}."
+        )
+
+
+class Parser:
+    def __init__(self, registry: Registry, config: TocsinConfig) -> None:
+        self.registry = registry
+        self._config = config
+
+    # typed text
+
+    def parse(self, root: str, text: str, is_mention: IsMention) -> Invocation:
+        self._root(root)
+        spans = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        if not spans:
+            return self._bare(root)
+        spec, used = self._find(root, [s[0] for s in spans])
+        rest = spans[used:]
+        if spec.form_if_empty and not rest:
+            return Invocation(spec, form=True)
+        fields, incident = self._split(spec, text, rest, is_mention)
+        return self._check(spec, fields, incident, is_mention)
+
+    def _bare(self, root: str) -> Invocation:
+        bare = self._roots_bare(root)
+        return Invocation(bare, form=bare.form_if_empty)
+
+    def _roots_bare(self, root: str) -> CommandSpec:
+        info = self._root(root)
+        spec = self.registry.get(root, tuple(info.bare.split()))
+        assert spec is not None, f"/{root}'s bare command {info.bare!r} is not registered"
+        return spec
+
+    def _root(self, root: str) -> Any:
+        info = self.registry.root(root)
+        if info is None:
+            raise UnknownRoot(root, [r.name for r in self.registry.roots])
+        return info
+
+    def _find(self, root: str, words: list[str]) -> tuple[CommandSpec, int]:
+        """The command the first word(s) name, and how many words that took."""
+        first = words[0].lower()
+        path = self.registry.alias(root, first)
+        if path is not None:
+            spec = self.registry.get(root, path)
+            assert spec is not None
+            return spec, 1
+        group = self.registry.groups(root).get(first)
+        if not group:
+            raise UnknownCommand(root, words[0], self.suggest(root, first))
+        single = next((s for s in group if len(s.path) == 1), None)
+        if single is not None:
+            return single, 1
+        second = words[1].lower() if len(words) > 1 else ""
+        spec = next((s for s in group if s.path[1] == second), None)
+        if spec is None:
+            usages = " | ".join(self.usage(s) for s in group)
+            got = f"'{words[0]} {words[1]}' is not a command" if second else f"{first} what?"
+            raise UserError(f"{got}. Usage: {usages}")
+        return spec, 2
+
+    def suggest(self, root: str, word: str) -> str | None:
+        words = self.registry.words(root)
+        matches = difflib.get_close_matches(word.lower(), words, n=1, cutoff=0.5)
+        if not matches:
+            return None
+        path = self.registry.alias(root, matches[0])
+        return " ".join(path) if path else matches[0]
+
+    def _split(
+        self,
+        spec: CommandSpec,
+        text: str,
+        spans: list[tuple[str, int, int]],
+        is_mention: IsMention,
+    ) -> tuple[dict[str, str], str | None]:
+        """Typed words → raw fields by argument name, and the incident reference if any:
+        ``INC-n`` first, last, or in place of any argument that is not free text."""
+        fields: dict[str, str] = {}
+        spans, cut = self._flags(spec, spans, fields)
+        incident = None
+        if spec.on_incident and spans:
+            if _INC.match(spans[0][0]):
+                incident, spans = spans[0][0], spans[1:]
+            elif _INC.match(spans[-1][0]):
+                incident, spans = spans[-1][0], spans[:-1]
+        positional = list(spec.positional)
+        while positional and spans and positional[0].kind != "text":
+            arg = positional.pop(0)
+            word = spans.pop(0)[0]
+            if spec.on_incident and incident is None and _INC.match(word) and spans:
+                incident, word = word, spans.pop(0)[0]
+            fields[arg.name] = word
+        if positional and positional[0].kind == "text":
+            text_arg, trailing = positional[0], positional[1:]
+            for arg in reversed(trailing):
+                if len(spans) > 1 and is_mention(spans[-1][0]):
+                    fields[arg.name] = spans.pop()[0]
+            if spans:
+                # As typed, spacing kept; words around a flag are joined by one space.
+                whole = text[spans[0][1] : spans[-1][2]]
+                fields[text_arg.name] = " ".join(w for w, _s, _e in spans) if cut else whole
+            spans = []
+        if spans:
+            raise UserError(f"'{spec.name}' takes nothing more. Usage: {self.usage(spec)}")
+        return fields, incident
+
+    def _flags(
+        self,
+        spec: CommandSpec,
+        spans: list[tuple[str, int, int]],
+        fields: dict[str, str],
+    ) -> tuple[list[tuple[str, int, int]], bool]:
+        """Take ``--flag value`` (or ``--flag=value``) out of the words: the words left,
+        and whether any were taken. A text flag takes every word up to the next flag."""
+        flags = spec.flags
+        if not flags:
+            return spans, False
+        rest: list[tuple[str, int, int]] = []
+        taken: dict[str, list[str]] = {}
+        current: str | None = None
+        for word, start, end in spans:
+            if word.startswith("--"):
+                flag, eq, value = word.partition("=")
+                if flag not in flags:
+                    raise UserError(
+                        f"unknown option {flag} for {spec.name}; options are "
+                        f"{', '.join(flags)}. Usage: {self.usage(spec)}"
+                    )
+                if flag in taken:
+                    raise UserError(f"{flag} is given twice.")
+                taken[flag] = [value] if eq and value else []
+                current = None if eq and flags[flag].kind != "text" else flag
+                continue
+            if current is not None:
+                taken[current].append(word)
+                if flags[current].kind != "text":
+                    current = None
+                continue
+            rest.append((word, start, end))
+        for flag, words in taken.items():
+            arg = flags[flag]
+            if not words:
+                need = "a text" if arg.kind == "text" else "a value"
+                raise UserError(f"{flag} needs {need} after it. Usage: {self.usage(spec)}")
+            fields[arg.name] = " ".join(words)
+        return rest, bool(taken)
+
+    # named fields
+
+    def build(
+        self, root: str, path: str, fields: Mapping[str, str], is_mention: IsMention
+    ) -> Invocation:
+        """The invocation of ``/<root> <path>`` with these fields (``incident`` may name the
+        incident: ``INC-7`` or ``7``). Empty fields count as not given."""
+        self._root(root)
+        words = path.split()
+        if not words:
+            return self._bare(root)
+        spec, used = self._find(root, words)
+        if used != len(words):
+            raise UserError(f"'{path}' is not a command. Usage: {self.usage(spec)}")
+        given = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+        if spec.form_if_empty and not given:
+            return Invocation(spec, form=True)
+        incident = given.pop("incident", None) if spec.on_incident else None
+        unknown = set(given) - {a.name for a in spec.args}
+        if unknown:
+            raise UserError(f"'{spec.name}' takes nothing more. Usage: {self.usage(spec)}")
+        return self._check(spec, given, incident, is_mention)
+
+    # checks
+
+    def _check(
+        self,
+        spec: CommandSpec,
+        fields: Mapping[str, str],
+        incident: str | None,
+        is_mention: IsMention,
+    ) -> Invocation:
+        values: dict[str, Any] = {}
+        for arg in spec.args:
+            raw = fields.get(arg.name, "")
+            raw = _unquote(raw) if arg.unquote else raw.strip()
+            if not raw:
+                if arg.required:
+                    raise UserError(self.missing(spec, arg))
+                continue
+            values[arg.name] = self.convert(spec, arg, raw, is_mention)
+        return Invocation(spec, incident=reference(incident), values=values)
+
+    def missing(self, spec: CommandSpec, arg: Arg) -> str:
+        said = arg.missing or f"'{spec.name}' needs {_article(arg.name)}."
+        return f"{said} Usage: {self.usage(spec)}"
+
+    def convert(self, spec: CommandSpec, arg: Arg, raw: str, is_mention: IsMention) -> Any:
+        """One argument's value, checked: a :class:`UserError` says what is wrong."""
+        match arg.kind:
+            case "text":
+                return check_text(raw, arg.max_length, arg.name)
+            case "integer":
+                if not raw.isdigit() or int(raw) < 1:
+                    raise UserError(f"'{raw}' is not a number. Usage: {self.usage(spec)}")
+                return int(raw)
+            case "duration":
+                return self.duration(raw)
+            case "severity":
+                return self.severity(raw)
+            case "status":
+                return status(raw)
+            case "role":
+                return self.role(raw)
+            case "person":
+                if not is_mention(raw):
+                    said = arg.missing or f"'{raw}' is not a person; mention them, like @name."
+                    raise UserError(f"{said} Usage: {self.usage(spec)}")
+                return raw
+            case "service":
+                return self.service(raw)
+            case "choice":
+                value = raw.lower()
+                if value not in arg.choices:
+                    said = arg.invalid or "'{value}' is not one of: {choices}."
+                    raise UserError(said.format(value=raw, choices=", ".join(arg.choices)))
+                return value
+        raise AssertionError(arg.kind)
+
+    @staticmethod
+    def duration(raw: str) -> timedelta:
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+
+    def severity(self, word: str) -> int:
+        """``2``, ``sev2``, ``SEV2`` or a label (``major``) → 2."""
+        value = word.strip().lower()
+        value = value[3:] if value.startswith("sev") else value
+        if value.isdigit() and int(value) in self._config.levels:
+            return int(value)
+        for key, sev in self._config.severities.items():
+            if sev.label.lower() == value:
+                return int(key[3:])
+        levels = self._config.levels
+        names = ", ".join(f"{k} {s.label}" for k, s in self._config.severities.items())
+        raise UserError(
+            f"'{word}' is not a severity: use {levels.start}-{levels.stop - 1} ({names})."
+        )
+
+    def role(self, word: str) -> str:
+        if word.lower() not in self._config.roles:
+            roles = ", ".join(self._config.roles)
+            raise UserError(f"there is no role '{word}'; the roles are: {roles}.")
+        return word.lower()
+
+    def service(self, word: str) -> str:
+        services = self._config.services
+        if not services or word in services:
+            return word
+        known = ", ".join(services)
+        raise UserError(f"there is no service '{word}'; the services are: {known}.")
+
+    # usage
+
+    def usage(self, spec: CommandSpec) -> str:
+        parts = [f"/{spec.root} {spec.name}"]
+        for arg in spec.positional:
+            shown = self.metavar(arg)
+            if arg.kind == "text":
+                shown += "…"
+            parts.append(f"<{shown}>" if arg.required else f"[{shown}]")
+        parts += [f"[{arg.flag} {self.metavar(arg)}]" for arg in spec.flags.values()]
+        return " ".join(parts)
+
+    def metavar(self, arg: Arg) -> str:
+        if arg.metavar:
+            return arg.metavar
+        levels = self._config.levels
+        return {
+            "severity": f"{levels.start}-{levels.stop - 1}",
+            "status": "|".join(s.value for s in WORKING),
+            "person": f"@{arg.name}",
+            "integer": "n",
+            "service": "NAME",
+            "choice": "|".join(arg.choices),
+        }.get(arg.kind, arg.name.upper() if arg.flag else arg.name)
+
+
+def status(word: str) -> str:
+    allowed = [s.value for s in WORKING]
+    if word.lower() not in allowed:
+        got = f"'{word}' is not a status you can set" if word else "which status?"
+        raise UserError(f"{got}: use {', '.join(allowed)} (resolve has its own command).")
+    return word.lower()
+
+
+def reference(value: str | None) -> int | None:
+    """``INC-7`` or ``7`` → 7; None for None; a :class:`UserError` for anything else."""
+    if value is None:
+        return None
+    match = _INC.match(value.strip()) or re.match(r"^(\d{1,9})$", value.strip())
+    if not match:
+        raise UserError(f"'{value}' is not an incident reference; use INC-<number>, e.g. INC-7.")
+    return int(match.group(1))
+
+
+def check_title(title: str) -> str:
+    title = " ".join(title.split())
+    if len(title) > TITLE_MAX:
+        raise UserError(
+            f"the title is {len(title)} characters long; the limit is {TITLE_MAX}. "
+            "Put the details in --desc."
+        )
+    return title
+
+
+def check_text(text: str, limit: int = TEXT_MAX, name: str = "text") -> str:
+    if name == "title":
+        return check_title(text)
+    if len(text) > limit:
+        raise UserError(f"that {name} is {len(text)} characters long; the limit is {limit}.")
+    return text
+
+
+def _article(name: str) -> str:
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
+def _unquote(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“":
+        return text[1:-1].strip()
+    if len(text) >= 2 and text[0] == "“" and text[-1] == "”":
+        return text[1:-1].strip()
+    return text

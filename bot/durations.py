@@ -1,0 +1,39 @@
+"""Durations as people write them in the config and in commands: ``"30s"``, ``"5m"``,
+``"1h30m"``, ``"2d"``, ``"1w"``."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_PART = re.compile(r"(\d{1,6})([wdhms])")
+_WHOLE = re.compile(r"^(?:\d{1,6}[wdhms])+$")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+EXAMPLES = '"30s", "15m", "1h30m", "2d" or "1w"'
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"1h30m"`` → 1 h 30 min; a :class:`ValueError` that says what is expected otherwise."""
+    compact = text.strip().lower()
+    if not _WHOLE.match(compact):
+        raise ValueError(f"{text!r} is not a duration: write it like {EXAMPLES}")
+    units = [unit for _n, unit in _PART.findall(compact)]
+    if len(set(units)) != len(units) or units != sorted(units, key=lambda u: -_UNITS[u]):
+        raise ValueError(f"{text!r} is not a duration: give each unit once, largest first")
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in _PART.findall(compact))
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is not a duration: it must be longer than nothing")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """A short, exact form: ``"15m"``, ``"1h 30m"``, ``"2d 4h"``, ``"45s"``."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0s"
+    parts = []
+    for unit in ("w", "d", "h", "m", "s"):
+        amount, seconds = divmod(seconds, _UNITS[unit])
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return " ".join(parts)

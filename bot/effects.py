@@ -1,0 +1,434 @@
+"""The effects: what the worker does after a change is saved, each kind of job row's code.
+
+Every effect may run more than once (a retry after a platform error, a process killed
+part-way, a hand-back at shutdown), so each step either cannot double (setting a topic,
+pinning, editing a card, inviting) or, on a second try, first looks for what an earlier
+try made (the channel by name, the card and the posts among the bot's recent messages).
+Steps that finished are remembered when a try fails part-way, so the next try skips them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from bot.durations import format_duration
+from bot.errors import ChannelNameTaken, PlatformError, UserError
+from bot.identity import Person
+from bot.jobs import EXPORT, OPEN, REMIND, SYNC
+from bot.lifecycle import OPEN as OPEN_STATUSES
+from bot.naming import channel_name
+from bot.platform import ChannelRef, ChatPlatform, MessageRef
+from bot.render import Rich
+from bot.timeline import record
+from bot.views import IncidentView
+from bot.wiring import Wiring
+from storage import jobs
+from storage.models import ChannelBinding, Job
+from storage.repo import Store
+
+MAX_NAME_ATTEMPTS = 20
+TOCSIN = Person("tocsin", "Tocsin")
+"""Who the timeline names for what Tocsin did by itself (a reminder)."""
+
+
+@dataclass(frozen=True)
+class Done:
+    """The job is done. ``shows``: the incident version its card and topic now show; the
+    worker checks that nothing changed meanwhile before calling it done."""
+
+    shows: int | None = None
+
+
+@dataclass(frozen=True)
+class Again:
+    """Run the job again at ``at`` (a recurring job's next turn)."""
+
+    at: datetime
+
+
+Result = Done | Again
+
+
+@dataclass
+class Run:
+    """One try of one job row."""
+
+    wiring: Wiring
+    job: Job
+    hint: IncidentView | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.payload = jobs.loads(self.job.payload)
+        self.state = jobs.loads(self.job.state)
+        self.state.setdefault("done", [])
+
+    @property
+    def retrying(self) -> bool:
+        """An earlier try may have got part-way: look before making anything."""
+        return self.job.attempts > 1
+
+    @property
+    def number(self) -> int:
+        return int(self.job.subject.partition(":")[2])
+
+    @property
+    def platform(self) -> ChatPlatform:
+        name = self.job.platform or ""
+        platform = self.wiring.platforms.get(name)
+        if platform is None:
+            raise PlatformError(f"{name or 'no platform'} does not run in this process")
+        return platform
+
+    def done(self, step: str) -> bool:
+        return step in self.state["done"]
+
+    def mark(self, step: str) -> None:
+        self.state["done"].append(step)
+
+    async def step(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work`` once across tries: skipped when an earlier try finished it."""
+        if not self.done(name):
+            await work()
+            self.mark(name)
+
+    async def view(self) -> IncidentView:
+        """The incident as it is now: the change's own view when this is its first try."""
+        version = self.payload.get("version")
+        hint = self.hint
+        if hint is not None and not self.retrying and hint.incident.version == version:
+            return hint
+        return await self.wiring.views.summary(self.number)
+
+    def actor(self) -> dict[str, Any]:
+        actor = self.payload.get("actor")
+        return actor if isinstance(actor, dict) else {}
+
+
+class Effect(Protocol):
+    kind: str
+    what: str
+    """What it does, for messages: "set up the channel"."""
+
+    async def run(self, run: Run) -> Result: ...
+
+
+# Looking for what an earlier try made.
+
+
+async def posted(
+    platform: ChatPlatform,
+    channel: ChannelRef,
+    since: datetime,
+    matches: Callable[[str], bool],
+) -> MessageRef | None:
+    """The bot's own post in ``channel`` since ``since`` that ``matches``, if any."""
+    for post in await platform.recent_posts(channel, since - timedelta(seconds=5)):
+        if matches(post.text):
+            return post.ref
+    return None
+
+
+async def post_once(
+    run: Run, step: str, channel: ChannelRef, text: str, since: datetime, marker: str = ""
+) -> None:
+    """Post ``text`` unless a try before this one did (found by ``marker``, else the text)."""
+
+    async def post() -> None:
+        platform = run.platform
+        if run.retrying:
+            wanted = marker or text.strip()
+            if await posted(platform, channel, since, lambda seen: wanted in seen):
+                return
+        await platform.post_message(channel, text)
+
+    await run.step(step, post)
+
+
+# Showing the incident: the card and the topic, on one platform.
+
+
+async def show(run: Run, view: IncidentView, *, card: bool = True, topic: bool = False) -> None:
+    """Draw the incident's card (and set its topic) where its channel is on this platform."""
+    platform = run.platform
+    binding = view.binding(platform.name)
+    if binding is None:
+        return  # its channel is not set up yet: the job opening it draws the card after
+    if card and binding.card_message_id:
+        message = MessageRef(binding.channel_id, binding.card_message_id)
+        drawn = run.wiring.presenter.card(view, platform)
+        await run.step("card", lambda: platform.update_card(message, drawn))
+    if topic:
+        room = ChannelRef(binding.channel_id, binding.channel_name)
+        text = run.wiring.presenter.topic(platform, view.incident)
+        await run.step("topic", lambda: platform.set_topic(room, text))
+
+
+async def catch_up(run: Run, shown: int) -> int:
+    """The incident changed while the card was being drawn: draw it again (and the topic,
+    if that changed too). Returns the version now shown."""
+    before = run.hint.incident if run.hint is not None else None
+    view = await run.wiring.views.summary(run.number)
+    presenter = run.wiring.presenter
+    topic = before is None or presenter.topic_text(before) != presenter.topic_text(view.incident)
+    run.state["done"] = [s for s in run.state["done"] if s not in ("card", "topic")]
+    await show(run, view, topic=topic)
+    run.hint = view
+    return view.incident.version
+
+
+# The effects.
+
+
+class OpenChannel:
+    """A declared incident's channel on its platform: create it (or find the one an earlier
+    try made), invite the declarer and the commander, post and pin the card, announce it,
+    and answer the declarer with the channel's link."""
+
+    kind = OPEN
+    what = "setting up the incident's channel"
+
+    async def run(self, run: Run) -> Result:
+        w, platform = run.wiring, run.platform
+        view = await run.view()
+        actor, near = run.actor(), run.payload.get("near")
+        near_ref = ChannelRef(near["id"], near["name"]) if near else None
+        binding = view.binding(platform.name)
+        if binding is None:
+            binding = await self._open(run, view, near_ref)
+            view.bindings.append(binding)
+        room = ChannelRef(binding.channel_id, binding.channel_name)
+        invitees = [actor.get("user_id"), self._id(run, str(run.payload.get("commander", "")))]
+        await run.step("invite", lambda: platform.invite(room, sorted({i for i in invitees if i})))
+        if run.retrying:  # the channel may have been made before its topic was set
+            topic = w.presenter.topic(platform, view.incident)
+            await run.step("topic", lambda: platform.set_topic(room, topic))
+        if binding.card_message_id is None:
+            await self._card(run, view, binding, room)
+        card = MessageRef(binding.channel_id, binding.card_message_id or "")
+        await run.step("pin", lambda: platform.pin(card))
+        announce = await platform.find_channel(w.config.incident.announce_channel, near=room)
+        text = w.presenter.render(platform, "announcement", view=view)
+        since = view.incident.declared_at
+        await post_once(run, "announce", announce, text, since, marker=f"New incident {view.ref}")
+        reply_to = actor.get("reply_to")
+        if reply_to:
+            answer = w.presenter.render(platform, "reply/declared", view=view)
+            await run.step("answer", lambda: platform.answer(reply_to, answer, public=True))
+        return Done(shows=view.incident.version)
+
+    def _id(self, run: Run, key: str) -> str | None:
+        return run.wiring.directory.platform_id(key, run.platform.name) if key else None
+
+    async def _open(self, run: Run, view: IncidentView, near: ChannelRef | None) -> ChannelBinding:
+        """Create the channel under the first free name, or take the one an earlier try
+        created; then bind it to the incident."""
+        w, platform, incident = run.wiring, run.platform, view.incident
+        prefix = w.config.incident.channel_prefix
+        topic = w.presenter.topic(platform, incident)
+        marker = f"{view.ref} ·"
+        names = [
+            channel_name(prefix, view.number, incident.title, platform.channel_rules, attempt)
+            for attempt in range(MAX_NAME_ATTEMPTS)
+        ]
+        channel = None
+        if run.retrying:
+            for name in names:
+                channel = await platform.own_channel(name, marker, near)
+                if channel is not None:
+                    break
+        if channel is None:
+            channel = await self._create(run, names, topic, near)
+        now = w.clock.now()
+        binding = ChannelBinding(
+            incident_id=view.number,
+            platform=platform.name,
+            channel_id=channel.id,
+            channel_name=channel.name,
+            created_at=now,
+        )
+        async with w.sessions() as session, session.begin():
+            store = Store(session)
+            store.save(binding)
+            declarer = Person(run.actor().get("key", "tocsin"), run.actor().get("name", "Tocsin"))
+            when = max(now, incident.declared_at)
+            record(store, incident, declarer, "channel", when, channel.name)
+        return binding
+
+    async def _create(
+        self, run: Run, names: list[str], topic: str, near: ChannelRef | None
+    ) -> ChannelRef:
+        platform = run.platform
+        async with run.wiring.sessions() as session:
+            store = Store(session)
+            for name in names:
+                if await store.channel_name_used(platform.name, name):
+                    continue
+                try:
+                    return await platform.create_channel(name, topic, near)
+                except ChannelNameTaken:
+                    continue
+        raise PlatformError(f"no free channel name after {len(names)} tries")
+
+    async def _card(
+        self, run: Run, view: IncidentView, binding: ChannelBinding, room: ChannelRef
+    ) -> None:
+        w, platform = run.wiring, run.platform
+        found = None
+        if run.retrying:
+            marker = f"{view.ref} ·"
+            found = await posted(
+                platform, room, view.incident.declared_at, lambda t: t.startswith(marker)
+            )
+        if found is None:
+            found = await platform.post_card(room, w.presenter.card(view, platform))
+        binding.card_message_id = found.id
+        async with w.sessions() as session, session.begin():
+            await Store(session).set_card(binding.id or 0, found.id)
+
+
+class Sync:
+    """After a change: redraw the card, set the topic if it changed, and post the status
+    update in the incident's channel and the announce channel."""
+
+    kind = SYNC
+    what = "showing the change in the incident's channel"
+
+    async def run(self, run: Run) -> Result:
+        view = await run.view()
+        await show(run, view, topic=bool(run.payload.get("topic")))
+        post = run.payload.get("post")
+        if isinstance(post, dict):
+            await self._post(run, view, post)
+        return Done(shows=int(run.payload.get("version") or view.incident.version))
+
+    async def _post(self, run: Run, view: IncidentView, post: dict[str, Any]) -> None:
+        w, platform = run.wiring, run.platform
+        binding = view.binding(platform.name)
+        if binding is None:
+            raise PlatformError("the incident's channel is not set up yet", retryable=True)
+        # The update as it was when posted, whatever has changed since.
+        then = view.incident.model_copy(
+            update={"status": post["status"], "severity": post["severity"]}
+        )
+        snapshot = IncidentView(then, w.config.severity(then.severity), view.bindings)
+        author = Person(post["author"]["key"], post["author"]["name"])
+        text = w.presenter.render(
+            platform,
+            "status_update",
+            view=snapshot,
+            kind=post["kind"],
+            text=post["text"],
+            author=author,
+        )
+        room = ChannelRef(binding.channel_id, binding.channel_name)
+        since = run.job.created_at
+        await post_once(run, "post", room, text, since)
+        announce = await platform.find_channel(w.config.incident.announce_channel, near=room)
+        await post_once(run, "mirror", announce, text, since)
+
+
+class Export:
+    """Attach the timeline document to the channel it was asked for in."""
+
+    kind = EXPORT
+    what = "attaching the timeline"
+
+    async def run(self, run: Run) -> Result:
+        w, platform = run.wiring, run.platform
+        view = await w.views.full(run.number)
+        content = w.presenter.export_markdown(view, w.clock.now())
+        channel = ChannelRef(run.payload["channel"]["id"], run.payload["channel"]["name"])
+        filename = str(run.payload["filename"])
+        comment = f"Timeline of {view.ref} ({filename})"
+        if run.retrying and await posted(
+            platform, channel, run.job.created_at, lambda t: comment in t
+        ):
+            return Done()
+        await platform.upload_file(channel, filename, content.encode(), comment)
+        return Done()
+
+
+class Remind:
+    """Remind the commander in the incident's channel when an update is overdue: once per
+    interval of the severity's ``update_every`` without a status update, until the incident
+    ends. Due while no Tocsin ran, it fires once, saying how late it is."""
+
+    kind = REMIND
+    what = "reminding the commander of a status update"
+
+    async def run(self, run: Run) -> Result:
+        w, platform = run.wiring, run.platform
+        now = w.clock.now()
+        try:
+            view = await w.views.summary(run.number)
+        except UserError:
+            return Done()
+        incident = view.incident
+        every = view.severity.update_every
+        if incident.status not in {s.value for s in OPEN_STATUSES} or every is None:
+            return Done()
+        quiet_since = incident.last_update_at or incident.declared_at
+        due = quiet_since + every
+        if due > now + timedelta(seconds=1):
+            return Again(due)  # an update came since this was set: count from it
+        binding = view.binding(platform.name)
+        if binding is None:
+            return Again(now + min(every, timedelta(minutes=1)))
+        late = now - run.job.due_at
+        late_by = late if late > max(timedelta(seconds=5), every / 10) else None
+        text = w.presenter.render(
+            platform, "reminder", view=view, quiet=now - quiet_since, late=late_by
+        )
+        room = ChannelRef(binding.channel_id, binding.channel_name)
+        await post_once(run, "post", room, text, run.job.due_at, marker=f"⏰ {view.ref}")
+        detail = f"late by {format_duration(late_by)}" if late_by else ""
+        quiet = format_duration(now - quiet_since)
+        async with w.sessions() as session, session.begin():
+            record(Store(session), incident, TOCSIN, "reminder", now, detail, quiet)
+        return Again(now + every)
+
+
+def registry() -> dict[str, Effect]:
+    """Every effect, by the kind of job row it runs."""
+    effects: Iterable[Effect] = (OpenChannel(), Sync(), Export(), Remind())
+    return {effect.kind: effect for effect in effects}
+
+
+async def tell(
+    wiring: Wiring, actor: Mapping[str, Any], text_for: Callable[[ChatPlatform], Rich]
+) -> bool:
+    """Tell the person behind a request: through the request's own answer address while it
+    lasts, else a direct message. ``False`` if they could not be reached."""
+    platform = wiring.platforms.get(str(actor.get("platform", "")))
+    if platform is None:
+        return False
+    text = text_for(platform)
+    reply_to, user_id = actor.get("reply_to"), actor.get("user_id")
+    if reply_to:
+        try:
+            await platform.answer(str(reply_to), text, public=False)
+            return True
+        except PlatformError:
+            pass
+    if user_id:
+        await platform.post_dm(str(user_id), text)
+        return True
+    return False
+
+
+def describe(error: BaseException) -> str:
+    """One line a person can read, for the timeline and the message telling them."""
+    if isinstance(error, TimeoutError):
+        return "the platform did not answer in time"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:300]
+
+
+def dumps(state: dict[str, Any]) -> str:
+    return json.dumps(state, separators=(",", ":"))

@@ -1,0 +1,359 @@
+"""The worker: runs the job rows that changes write (ARCHITECTURE.md, "Facts, then effects").
+
+The database is the source of truth and APScheduler the clock. A row this process wrote
+already running under its own lease runs at once (no claim, so an answer is never slower
+than the change). A row due later gets an APScheduler date job for precision; every
+process also runs a short interval sweep that claims due rows, including those of a
+process that died (its lease expired), so each row runs once across restarts and replicas.
+
+At most ``capacity`` jobs run at a time; the rest wait in the table. A try that fails on a
+platform is tried again with backoff; one that finally fails is recorded on the timeline
+and told to the person concerned. Stopping finishes what it can within a grace period and
+hands the rest back, due at once, for the next start or another replica.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from bot.effects import Again, Effect, Result, Run, catch_up, describe, tell
+from bot.errors import PlatformError, UserError
+from bot.identity import Person
+from bot.timeline import record
+from bot.views import IncidentView
+from bot.wiring import Wiring
+from storage import jobs
+from storage.errors import StorageError
+from storage.models import Job
+from storage.repo import Store
+
+log = logging.getLogger(__name__)
+RETRYABLE = (TimeoutError, OSError, ConnectionError, StorageError)
+PURGE_AFTER = timedelta(days=1)
+
+
+def process_id() -> str:
+    """Who holds a lease: unique per process, so a restarted process never mistakes a dead
+    one's rows for its own."""
+    return f"tocsin-{uuid.uuid4().hex[:12]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        wiring: Wiring,
+        effects: Mapping[str, Effect],
+        *,
+        capacity: int = 16,
+        timeout: timedelta = timedelta(seconds=30),
+        sweep_every: timedelta = timedelta(seconds=2),
+        max_attempts: int = 8,
+        backoff: timedelta = timedelta(seconds=1),
+        backoff_cap: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._w = wiring
+        self._effects = dict(effects)
+        self.capacity = capacity
+        self.timeout = timeout
+        self.sweep_every = sweep_every
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self._queue: asyncio.Queue[tuple[Job, IncidentView | None]] = asyncio.Queue()
+        self._runners: list[asyncio.Task[None]] = []
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._sweeping: asyncio.Task[int] | None = None
+        self._scheduler: Any = None
+        self._accepting = True
+        wiring.jobs.taker = self
+
+    @property
+    def owner(self) -> str:
+        return self._w.jobs.owner
+
+    @property
+    def lease(self) -> timedelta:
+        return self._w.jobs.lease
+
+    # taking rows
+
+    def accept(self, rows: Sequence[Job], hint: object | None) -> None:
+        """Rows a change just committed: run ours now; keep the time of the rest."""
+        view = hint if isinstance(hint, IncidentView) else None
+        now = self._w.clock.now()
+        for row in rows:
+            if row.status == jobs.RUNNING and row.lease_owner == self.owner:
+                self._enqueue(row, view)
+            elif row.due_at > now:
+                self._at(row)
+            else:
+                self.kick()
+
+    def _enqueue(self, row: Job, hint: IncidentView | None) -> None:
+        if not self._accepting:
+            return
+        self._queue.put_nowait((row, hint))
+        while len(self._runners) < self.capacity:
+            self._runners.append(asyncio.create_task(self._runner()))
+
+    def _at(self, row: Job) -> None:
+        """An APScheduler date job for a row due later (the sweep would find it too)."""
+        if self._scheduler is None or row.id is None:
+            return
+        self._scheduler.add_job(
+            self._due,
+            "date",
+            run_date=row.due_at,
+            args=[row.id],
+            id=f"tocsin-job-{row.id}",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def _due(self, job_id: int) -> None:
+        row = await jobs.claim(
+            self._w.sessions, job_id, owner=self.owner, now=self._w.clock.now(), lease=self.lease
+        )
+        if row is not None and self._runs(row):
+            self._enqueue(row, None)
+        elif row is not None:
+            await jobs.release(self._w.sessions, owner=self.owner, ids=[job_id])
+
+    def _runs(self, row: Job) -> bool:
+        return row.platform is None or row.platform in self._w.platforms
+
+    def kick(self) -> None:
+        """Sweep soon (a row is due that this process did not claim as it wrote it)."""
+        if self._accepting and (self._sweeping is None or self._sweeping.done()):
+            self._sweeping = asyncio.create_task(self.sweep())
+
+    async def sweep(self) -> int:
+        """Claim the due rows this process can run (as many as it has room for)."""
+        room = self.capacity * 2 - self._queue.qsize() - len(self._running)
+        if not self._accepting or room <= 0:
+            return 0
+        try:
+            rows = await jobs.claim_due(
+                self._w.sessions,
+                owner=self.owner,
+                now=self._w.clock.now(),
+                lease=self.lease,
+                platforms=list(self._w.platforms),
+                limit=room,
+            )
+        except StorageError as exc:
+            log.warning("could not look for due jobs: %s", exc)
+            return 0
+        for row in rows:
+            self._enqueue(row, None)
+        return len(rows)
+
+    # running
+
+    async def _runner(self) -> None:
+        while True:
+            row, hint = await self._queue.get()
+            task = asyncio.current_task()
+            assert task is not None and row.id is not None
+            self._running[row.id] = task
+            try:
+                await self._execute(row, hint)
+            except Exception:
+                log.exception("job %s (%s) could not be settled", row.id, row.kind)
+            finally:
+                self._running.pop(row.id, None)
+                self._queue.task_done()
+
+    async def _execute(self, row: Job, hint: IncidentView | None) -> None:
+        assert row.id is not None
+        effect = self._effects.get(row.kind)
+        if effect is None:
+            log.error("job %s has a kind this Tocsin does not know: %r", row.id, row.kind)
+            await jobs.finish(
+                self._w.sessions,
+                row.id,
+                owner=self.owner,
+                status=jobs.FAILED,
+                error=f"unknown kind {row.kind!r}",
+            )
+            return
+        run = Run(self._w, row, hint)
+        try:
+            async with asyncio.timeout(self.timeout.total_seconds()):
+                result = await effect.run(run)
+        except Exception as exc:
+            await self._failed(run, effect, exc)
+            return
+        await self._complete(run, result)
+
+    async def _complete(self, run: Run, result: Result) -> None:
+        row = run.job
+        assert row.id is not None
+        sessions, owner = self._w.sessions, self.owner
+        if isinstance(result, Again):
+            if await jobs.again(sessions, row.id, owner=owner, due_at=result.at, state={}):
+                row.due_at, row.status = result.at, jobs.PENDING
+                self._at(row)
+            return
+        shows = result.shows
+        for _ in range(5):
+            number = (run.number, shows) if shows is not None else None
+            if await jobs.finish(sessions, row.id, owner=owner, shows=number):
+                return
+            if shows is None or not await jobs.holds(sessions, row.id, owner=owner):
+                log.warning("job %s (%s) was taken over by another process", row.id, row.kind)
+                return
+            shows = await catch_up(run, shows)
+        await jobs.finish(sessions, row.id, owner=owner)
+
+    async def _failed(self, run: Run, effect: Effect, exc: Exception) -> None:
+        row = run.job
+        assert row.id is not None
+        error_id = None
+        retryable = isinstance(exc, RETRYABLE) or (isinstance(exc, PlatformError) and exc.retryable)
+        if not isinstance(exc, (PlatformError, UserError, *RETRYABLE)):
+            error_id = uuid.uuid4().hex[:8]
+            log.exception("error %s in job %s (%s)", error_id, row.id, row.kind, exc_info=exc)
+            retryable = True  # perhaps a passing fault; the attempts are counted
+        message = describe(exc)
+        if retryable and row.attempts < self.max_attempts:
+            wait = self._backoff(row.attempts, exc)
+            log.info(
+                "job %s (%s) failed (try %d), again in %.0f s: %s",
+                row.id,
+                row.kind,
+                row.attempts,
+                wait.total_seconds(),
+                message,
+            )
+            due = self._w.clock.now() + wait
+            if await jobs.again(
+                self._w.sessions,
+                row.id,
+                owner=self.owner,
+                due_at=due,
+                error=message,
+                state=run.state,
+            ):
+                row.due_at = due
+                self._at(row)
+            return
+        log.warning(
+            "job %s (%s) gave up after %d tries: %s", row.id, row.kind, row.attempts, message
+        )
+        await jobs.finish(
+            self._w.sessions, row.id, owner=self.owner, status=jobs.FAILED, error=message
+        )
+        await self._gave_up(run, effect, message, error_id)
+
+    def _backoff(self, attempts: int, exc: Exception) -> timedelta:
+        wait: timedelta = min(self.backoff * 2 ** max(0, attempts - 1), self.backoff_cap)
+        after = getattr(exc, "retry_after", None)
+        if after:
+            wait = max(wait, timedelta(seconds=float(after)))
+        return wait
+
+    async def _gave_up(self, run: Run, effect: Effect, message: str, error_id: str | None) -> None:
+        """Put the failure on the timeline and tell whoever caused the job."""
+        row, w = run.job, self._w
+        ref = f"INC-{run.number}" if row.subject.startswith("incident:") else row.subject
+        actor = run.actor()
+        try:
+            if row.subject.startswith("incident:"):
+                async with w.sessions() as session, session.begin():
+                    store = Store(session)
+                    incident = await store.incident(run.number)
+                    if incident is not None:
+                        who = Person(actor.get("key", "tocsin"), actor.get("name", "Tocsin"))
+                        record(store, incident, who, "failed", w.clock.now(), effect.what, message)
+            told = await tell(
+                w,
+                actor,
+                lambda chat: w.presenter.render(
+                    chat,
+                    "failed",
+                    ref=ref,
+                    what=effect.what,
+                    where=row.platform or "",
+                    error=message,
+                    error_id=error_id,
+                    attempts=row.attempts,
+                ),
+            )
+            if not told:
+                log.warning("nobody could be told that job %s (%s) failed", row.id, row.kind)
+        except Exception:
+            log.exception("could not record or tell that job %s (%s) failed", row.id, row.kind)
+
+    # the clock
+
+    async def start(self) -> None:
+        """Start APScheduler: the sweep, lease renewal and clean-up; then sweep at once for
+        rows that fell due while no process ran."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        scheduler = AsyncIOScheduler(
+            timezone="UTC",
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        every = self.sweep_every.total_seconds()
+        scheduler.add_job(self._tick, "interval", seconds=every, id="tocsin-sweep")
+        scheduler.add_job(
+            self._renew, "interval", seconds=self.lease.total_seconds() / 3, id="tocsin-lease"
+        )
+        scheduler.add_job(self._purge, "interval", minutes=10, id="tocsin-purge")
+        scheduler.start()
+        self._scheduler = scheduler
+        self.kick()
+
+    async def _tick(self) -> None:
+        self.kick()
+
+    async def _renew(self) -> None:
+        with contextlib.suppress(StorageError):
+            await jobs.renew(
+                self._w.sessions, owner=self.owner, until=self._w.clock.now() + self.lease
+            )
+
+    async def _purge(self) -> None:
+        with contextlib.suppress(StorageError):
+            await jobs.purge(self._w.sessions, before=self._w.clock.now() - PURGE_AFTER)
+
+    async def settle(self) -> None:
+        """Wait until nothing due is left to run here (tests, the shell between lines)."""
+        while True:
+            await self._queue.join()
+            if self._sweeping is not None:
+                await asyncio.gather(self._sweeping, return_exceptions=True)
+            if await self.sweep() == 0 and self._queue.empty():
+                return
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop taking jobs; finish what runs within ``grace`` seconds; hand the rest back."""
+        self._accepting = False
+        self._w.jobs.taker = None
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._sweeping is not None:
+            await asyncio.gather(self._sweeping, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout=grace)
+        for task in self._runners:
+            task.cancel()
+        await asyncio.gather(*self._runners, return_exceptions=True)
+        self._runners.clear()
+        try:
+            handed = await jobs.release(self._w.sessions, owner=self.owner)
+        except StorageError as exc:
+            log.warning("could not hand back jobs: %s (other processes take them over later)", exc)
+            return
+        if handed:
+            log.info("handed back %d unfinished job(s)", handed)
