@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from itertools import count
 from typing import TextIO
 
 from bot.errors import ChannelNameTaken
-from bot.platform import ChannelRef, ChannelRules, MessageRef, UserRef
+from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.render import PlainDialect, strip_control
 from bot.ui import Button, Card
 
@@ -36,6 +37,7 @@ class ConsolePlatform:
     def __init__(self, out: TextIO) -> None:
         self._out = out
         self._channels: dict[str, ChannelRef] = {}
+        self._made: set[str] = set()
         self._ids = count(1)
         self.buttons: dict[int, Button] = {}
         """The buttons of the card printed last, by the number typed to click them."""
@@ -53,8 +55,14 @@ class ConsolePlatform:
         if name in self._channels:
             raise ChannelNameTaken(f"#{name} exists already")
         ref = self._channels[name] = ChannelRef(name, name)
+        self._made.add(name)
         self.say(f"[#{name}] channel created · topic: {topic}")
         return ref
+
+    async def own_channel(
+        self, name: str, marker: str, near: ChannelRef | None = None
+    ) -> ChannelRef | None:
+        return self._channels.get(name) if name in self._made else None
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         clean = valid_channel(name) or "incidents"
@@ -67,10 +75,13 @@ class ConsolePlatform:
     async def set_topic(self, channel: ChannelRef, topic: str) -> None:
         self.say(f"[#{channel.name}] topic: {topic}")
 
-    async def post_card(self, channel: ChannelRef, card: Card, *, pin: bool = False) -> MessageRef:
+    async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
         ref = MessageRef(channel.id, str(next(self._ids)))
-        self.show_card(channel.id, card, "📌 pinned card" if pin else "card")
+        self.show_card(channel.id, card, "card")
         return ref
+
+    async def pin(self, message: MessageRef) -> None:
+        self.say(f"[#{message.channel_id}] 📌 pinned the card")
 
     async def update_card(self, message: MessageRef, card: Card) -> None:
         self.show_card(message.channel_id, card, "card updated")
@@ -90,9 +101,15 @@ class ConsolePlatform:
         self.say(f"[#{channel.name}] {text}")
         return MessageRef(channel.id, str(next(self._ids)))
 
+    async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
+        return []  # a terminal keeps nothing: a retry here posts again
+
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
         self.say(f"[DM @{user_id}] {text}")
         return MessageRef(f"@{user_id}", str(next(self._ids)))
+
+    async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
+        self.say(f"→ {'' if public else '(only you) '}{text}")
 
     async def upload_file(
         self, channel: ChannelRef, filename: str, content: bytes, comment: str
@@ -100,10 +117,6 @@ class ConsolePlatform:
         body = strip_control(content.decode("utf-8", "replace")).rstrip("\n")
         self.say(f"[#{channel.name}] 📎 {filename} ({len(content)} bytes) · {comment}")
         self.say(f"----- {filename} -----\n{body}\n----- end of {filename} -----")
-
-    async def archive_channel(self, channel: ChannelRef) -> None:
-        self._channels.pop(channel.name, None)
-        self.say(f"[#{channel.name}] channel archived")
 
     async def resolve_user(self, user_id: str) -> UserRef:
         return UserRef(user_id, user_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -20,12 +21,12 @@ from bot.platform import ChannelRef, UserRef
 from bot.ui import Form, FormField, Reply
 
 SHELL_HELP = """\
-Tocsin shell · lines starting with / are slash commands (try /incident help)
+Tocsin shell · lines starting with / are slash commands (try {roots})
   #name     switch to channel #name        @name   type as @name
   1, 2, …   click that button of the card shown last
   any text  chat; in an incident's channel it goes on the timeline
-  any text  chat; in an incident's channel it goes on the timeline
   quit      leave (everything is saved; the next tocsin shell carries on)"""
+REPLY_TO = "console"
 
 
 class Shell:
@@ -38,8 +39,13 @@ class Shell:
         user: str,
         channel: str,
         interactive: bool,
+        settle: Callable[[], Awaitable[None]],
     ) -> None:
         self._dispatcher = dispatcher
+        self._settle = settle
+        self._help = SHELL_HELP.format(
+            roots=" or ".join(f"/{r.name} help" for r in dispatcher.parser.registry.roots)
+        )
         self._platform = platform
         self._stdin = stdin
         self._interactive = interactive
@@ -54,12 +60,14 @@ class Shell:
 
     async def run(self) -> None:
         if self._interactive:
-            self._platform.say(SHELL_HELP)
+            self._platform.say(self._help)
         while True:
             line = await self._line(f"@{self.user} #{self.channel.name}> ")
             if line is None:
                 break
-            if not await self.handle(line.strip()):
+            going_on = await self.handle(line.strip())
+            await self._settle()  # what the line set going is shown before the next prompt
+            if not going_on:
                 break
 
     async def handle(self, line: str) -> bool:
@@ -82,12 +90,13 @@ class Shell:
             await self._click(int(line))
         elif line.startswith("/"):
             root, _, text = line[1:].partition(" ")
+            who = UserRef(self.user, self.user)
             reply = await self._dispatcher.command(
-                Command("console", UserRef(self.user, self.user), self.channel, text, root)
+                Command("console", who, self.channel, text, root, reply_to=REPLY_TO)
             )
             await self._show(reply)
         elif line in ("help", "?"):
-            say(SHELL_HELP)
+            say(self._help)
         else:
             await self._chat(line)
         return True
@@ -132,11 +141,14 @@ class Shell:
                 self.channel,
                 button.action,
                 button.incident_id,
+                reply_to=REPLY_TO,
             )
         )
         await self._show(reply)
 
     async def _show(self, reply: Reply) -> None:
+        if reply.interim:
+            return  # the terminal cannot replace a line: the final answer comes when ready
         if reply.text:
             prefix = "(only you) " if reply.ephemeral else ""
             self._platform.say(f"→ {prefix}{reply.text}")
@@ -161,6 +173,7 @@ class Shell:
                 form.action,
                 form.incident_id,
                 values,
+                reply_to=REPLY_TO,
             )
         )
         await self._show(reply)

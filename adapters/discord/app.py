@@ -19,11 +19,12 @@ from discord import app_commands
 
 from adapters.discord import translate
 from adapters.discord.client import MESSAGE_CONTENT_OFF, TOKEN_REFUSED
-from adapters.discord.commands import incident_group
+from adapters.discord.commands import groups
 from adapters.discord.dialect import ALLOWED_MENTIONS
 from adapters.discord.platform import DiscordPlatform, chunks
 from adapters.discord.ui import FORM_PREFIX, CardButton, FormModal
 from bot.background import Background
+from bot.commands.registry import Registry
 from bot.config import TocsinConfig
 from bot.dispatcher import Dispatcher
 from bot.errors import ConfigError, PlatformError
@@ -46,6 +47,7 @@ class DiscordAdapter:
         dispatcher: Dispatcher,
         platform: DiscordPlatform,
         config: TocsinConfig,
+        registry: Registry,
         *,
         guild_ids: Sequence[int] = (),
         answer_within: float = 2.0,
@@ -60,7 +62,8 @@ class DiscordAdapter:
         self._open_forms: OrderedDict[str, FormModal] = OrderedDict()
         self._runner: asyncio.Task[None] | None = None
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
-        self.tree.add_command(incident_group(config, self._on_command, dispatcher.open_incidents))
+        for group in groups(registry, config, self._on_command, dispatcher.open_incidents):
+            self.tree.add_command(group)
         self.client.add_dynamic_items(CardButton)
         for handler in (
             self.on_tocsin_click,
@@ -121,20 +124,21 @@ class DiscordAdapter:
         return self._runner
 
     async def sync_commands(self) -> None:
-        """Register ``/incident``: in each of ``DISCORD_GUILD_IDS`` (at once), else globally
-        (Discord may take a while to show global commands)."""
+        """Register the slash commands: in each of ``DISCORD_GUILD_IDS`` (at once), else
+        globally (Discord may take a while to show global commands)."""
+        names = ", ".join(f"/{c.name}" for c in self.tree.get_commands())
         try:
             if not self._guild_ids:
                 await self.tree.sync()
-                log.info("Discord: /incident synced globally")
+                log.info("Discord: %s synced globally", names)
             for guild_id in self._guild_ids:
                 guild = discord.Object(id=guild_id)
                 self.tree.copy_global_to(guild=guild)
                 await self.tree.sync(guild=guild)
-                log.info("Discord: /incident synced to server %s", guild_id)
+                log.info("Discord: %s synced to server %s", names, guild_id)
         except discord.Forbidden as exc:
             raise ConfigError(
-                "Discord refused to register /incident: is the bot in every server of "
+                "Discord refused to register the slash commands: is the bot in every server of "
                 "DISCORD_GUILD_IDS, invited with the applications.commands scope? "
                 "(`tocsin discord-invite` prints the link)"
             ) from exc
@@ -154,16 +158,21 @@ class DiscordAdapter:
     # Interactions.
 
     async def _on_command(
-        self, interaction: discord.Interaction[Any], name: str, options: dict[str, str | None]
+        self, interaction: discord.Interaction[Any], root: str, path: str, options: dict[str, str]
     ) -> None:
-        given = {k: v for k, v in options.items() if v is not None}
-        command = Command(*self._origin(interaction), name, options=given)
+        command = Command(
+            *self._origin(interaction),
+            path,
+            root=root,
+            options=options,
+            reply_to=_address(interaction),
+        )
         self._ask(interaction, self._dispatcher.command(command), "command")
 
     async def on_tocsin_click(
         self, interaction: discord.Interaction[Any], action: str, incident: int
     ) -> None:
-        click = Action(*self._origin(interaction), action, incident)
+        click = Action(*self._origin(interaction), action, incident, reply_to=_address(interaction))
         self._ask(interaction, self._dispatcher.action(click), "button")
 
     async def on_tocsin_submit(
@@ -171,7 +180,11 @@ class DiscordAdapter:
     ) -> None:
         form = modal.form
         submitted = Action(
-            *self._origin(interaction), form.action, form.incident_id, modal.values()
+            *self._origin(interaction),
+            form.action,
+            form.incident_id,
+            modal.values(),
+            reply_to=_address(interaction),
         )
         self._ask(interaction, self._dispatcher.action(submitted), "form")
 
@@ -240,7 +253,7 @@ class DiscordAdapter:
     async def _follow_up(self, interaction: discord.Interaction[Any], reply: Reply) -> None:
         """After a deferral, whose "thinking…" message only the person sees."""
         text = TOO_SLOW_FOR_A_FORM if reply.form is not None else reply.text or "Done."
-        if not reply.ephemeral and reply.form is None:
+        if not reply.ephemeral and reply.form is None and not reply.interim:
             # A public answer: post it in the channel, then take the "thinking…" away.
             try:
                 await self.platform.post_message(self._channel_of(interaction), text)
@@ -293,3 +306,8 @@ class DiscordAdapter:
 
 async def _done(reply: Reply) -> Reply:
     return reply
+
+
+def _address(interaction: discord.Interaction[Any]) -> str:
+    """How the worker reaches the person later: the interaction's webhook (15 minutes)."""
+    return f"{interaction.application_id}:{interaction.token}"

@@ -12,8 +12,8 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.discord.dialect import ALLOWED_MENTIONS
+from adapters.discord.settings import DiscordSettings
 from bot.errors import ConfigError, PlatformError
-from bot.settings import Settings
 
 DISCORD_API = Route.BASE
 DISCORD_GATEWAY = str(DiscordWebSocket.DEFAULT_GATEWAY)
@@ -35,13 +35,13 @@ class BotInfo:
     message_content: bool
 
 
-def point_at(settings: Settings) -> None:
+def point_at(settings: DiscordSettings) -> None:
     """Send discord.py's REST calls and gateway connection where the settings say (a proxy,
     or a test's fake). discord.py reads both from class attributes: one Discord per process."""
     # Tocsin has no voice: discord.py's start-up warnings about voice libraries are noise.
     discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-    Route.BASE = settings.discord_api_url or DISCORD_API
-    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url or DISCORD_GATEWAY)
+    Route.BASE = settings.api_url or DISCORD_API
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.gateway_url or DISCORD_GATEWAY)
 
 
 def intents(message_content: bool) -> discord.Intents:
@@ -56,7 +56,7 @@ def intents(message_content: bool) -> discord.Intents:
 
 
 def make_client(
-    settings: Settings, *, message_content: bool, guild_ready_timeout: float = 2.0
+    settings: DiscordSettings, *, message_content: bool, guild_ready_timeout: float = 2.0
 ) -> discord.Client:
     """A client with the intents Tocsin needs; sharded when ``DISCORD_SHARD_COUNT`` is set."""
     point_at(settings)
@@ -69,23 +69,25 @@ def make_client(
         # arrives, before the message itself was captured. The raw events carry what we need.
         "max_messages": None,
         "member_cache_flags": discord.MemberCacheFlags.none(),
+        # A long rate limit is the worker's to wait out, not a call's (nor a shutdown's).
+        "max_ratelimit_timeout": 5.0,
         "enable_raw_presences": False,
     }
-    if settings.discord_shard_count is None:
+    if settings.shard_count is None:
         return discord.Client(**options)
     # Several processes split the shards; AutoShardedClient runs this process's share.
-    if settings.discord_shard_ids:
-        options["shard_ids"] = list(settings.discord_shard_ids)
-    return discord.AutoShardedClient(shard_count=settings.discord_shard_count, **options)
+    if settings.shard_ids:
+        options["shard_ids"] = list(settings.shard_ids)
+    return discord.AutoShardedClient(shard_count=settings.shard_count, **options)
 
 
-async def probe(settings: Settings) -> BotInfo:
+async def probe(settings: DiscordSettings) -> BotInfo:
     """Log in once to learn who the token is and whether the application has the Message
     Content intent (the gateway refuses a connection that asks for it without)."""
     point_at(settings)
     client = discord.Client(intents=discord.Intents(guilds=True))
     try:
-        await client.login(settings.discord_token or "")
+        await client.login(settings.token or "")
         flags = client.application_flags
         assert client.user is not None and client.application_id is not None
         return BotInfo(

@@ -1,60 +1,149 @@
-"""``/incident`` as a Discord app-command group: one subcommand per command of the grammar,
-with typed options. Severities, roles and statuses are choices; services and incidents
-autocomplete. Every callback hands (interaction, subcommand, options) to one handler."""
+"""Discord's app-command tree, drawn from the command registry: one guild-only group per
+root (``/incident``, ``/oncall``), one subcommand per command (two words: a subgroup), one
+typed option per argument. Severities, statuses, roles and fixed choices are choices;
+services and incidents autocomplete; a command that acts on an incident takes it as an
+``incident`` option. Every callback hands (interaction, root, path, options) to one handler.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+import inspect
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 from discord import app_commands
 
+from bot.commands.registry import Arg, CommandSpec, Registry
 from bot.config import TocsinConfig
-from bot.grammar import COMMANDS
 from bot.lifecycle import WORKING
 
-Handler = Callable[[discord.Interaction[Any], str, dict[str, str | None]], Awaitable[None]]
+Handler = Callable[[discord.Interaction[Any], str, str, dict[str, str]], Awaitable[None]]
 OpenIncidents = Callable[[], Awaitable[list[tuple[int, str]]]]
 Interaction = discord.Interaction[Any]
-Text = app_commands.Range[str, 1, 3000]
-Title = app_commands.Range[str, 1, 200]
+Choices = list[app_commands.Choice[str]]
 INCIDENT = "the incident, e.g. INC-7 (default: the one whose channel this is)"
 
 
-def _summary(name: str) -> str:
-    return next(spec.summary for spec in COMMANDS if spec.name == name)[:100]
+def groups(
+    registry: Registry, config: TocsinConfig, handle: Handler, open_incidents: OpenIncidents
+) -> list[app_commands.Group]:
+    """The app-command groups of every root, ready for a :class:`CommandTree`."""
+    built = []
+    for root in registry.roots:
+        group = app_commands.Group(
+            name=root.name, description=root.description[:100], guild_only=True
+        )
+        subgroups: dict[str, app_commands.Group] = {}
+        for spec in registry.commands(root.name):
+            parent = group
+            if len(spec.path) == 2:
+                first = spec.path[0]
+                if first not in subgroups:
+                    names = " · ".join(
+                        s.name for s in registry.commands(root.name) if s.path[0] == first
+                    )
+                    subgroups[first] = app_commands.Group(
+                        name=first, description=names[:100], parent=group
+                    )
+                parent = subgroups[first]
+            parent.add_command(_command(spec, config, handle, open_incidents))
+        built.append(group)
+    return built
 
 
-def _person(member: discord.abc.User | None) -> str | None:
-    return f"<@{member.id}>" if member is not None else None
+def _command(
+    spec: CommandSpec, config: TocsinConfig, handle: Handler, open_incidents: OpenIncidents
+) -> app_commands.Command[Any, ..., None]:
+    """One subcommand, its parameters built from the spec's arguments."""
 
+    async def callback(interaction: Interaction, **values: Any) -> None:
+        given = {name: _text(value) for name, value in values.items() if value is not None}
+        await handle(interaction, spec.root, spec.name, given)
 
-def _value(choice: app_commands.Choice[str] | None) -> str | None:
-    return choice.value if choice is not None else None
-
-
-def incident_group(
-    config: TocsinConfig, handle: Handler, open_incidents: OpenIncidents
-) -> app_commands.Group:
-    group = app_commands.Group(
-        name="incident", description="Declare and run incidents", guild_only=True
+    parameters = [
+        inspect.Parameter(
+            "interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Interaction
+        )
+    ]
+    described: dict[str, str] = {}
+    choices: dict[str, Choices] = {}
+    completes: dict[str, Any] = {}
+    for arg in spec.args:
+        kind = _annotation(arg)
+        # A command that opens its form when given nothing takes nothing required.
+        required = arg.required and not spec.form_if_empty
+        parameters.append(
+            inspect.Parameter(
+                arg.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=inspect.Parameter.empty if required else None,
+                annotation=kind if required else kind | None,
+            )
+        )
+        described[arg.name] = arg.help[:100]
+        if options := _choices(arg, config):
+            choices[arg.name] = options
+        if arg.kind == "service":
+            completes[arg.name] = _services(config)
+    if spec.on_incident:
+        parameters.append(
+            inspect.Parameter(
+                "incident", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None
+            )
+        )
+        described["incident"] = INCIDENT
+        completes["incident"] = _incidents(open_incidents)
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    callback.__name__ = callback.__qualname__ = spec.key
+    app_commands.describe(**described)(callback)
+    if choices:
+        app_commands.choices(**choices)(callback)
+    if completes:
+        app_commands.autocomplete(**completes)(callback)
+    return app_commands.Command(
+        name=spec.path[-1], description=spec.summary[:100], callback=callback
     )
-    severities = [
-        app_commands.Choice(name=f"{key} · {sev.label}"[:100], value=key[3:])
-        for key, sev in list(config.severities.items())[:25]
-    ]
-    roles = [
-        app_commands.Choice(name=f"{role}: {text}"[:100], value=role)
-        for role, text in list(config.roles.items())[:25]
-    ]
-    statuses = [app_commands.Choice(name=s.value, value=s.value) for s in WORKING]
 
-    async def services(_i: Interaction, current: str) -> list[app_commands.Choice[str]]:
+
+def _annotation(arg: Arg) -> Any:
+    if arg.kind == "person":
+        return discord.User
+    if arg.kind == "integer":
+        return app_commands.Range[int, 1]
+    if arg.kind == "text":
+        return app_commands.Range[str, 1, min(arg.max_length, 6000)]
+    return str
+
+
+def _choices(arg: Arg, config: TocsinConfig) -> Choices:
+    if arg.kind == "severity":
+        return [
+            app_commands.Choice(name=f"{key} · {sev.label}"[:100], value=key[3:])
+            for key, sev in list(config.severities.items())[:25]
+        ]
+    if arg.kind == "status":
+        return [app_commands.Choice(name=s.value, value=s.value) for s in WORKING]
+    if arg.kind == "role":
+        return [
+            app_commands.Choice(name=f"{role}: {text}"[:100], value=role)
+            for role, text in list(config.roles.items())[:25]
+        ]
+    if arg.kind == "choice":
+        return [app_commands.Choice(name=c, value=c) for c in arg.choices[:25]]
+    return []
+
+
+def _services(config: TocsinConfig) -> Callable[[Interaction, str], Awaitable[Choices]]:
+    async def services(_i: Interaction, current: str) -> Choices:
         names = [n for n in config.services if current.lower() in n.lower()]
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
-    async def incidents(_i: Interaction, current: str) -> list[app_commands.Choice[str]]:
+    return services
+
+
+def _incidents(open_incidents: OpenIncidents) -> Callable[[Interaction, str], Awaitable[Choices]]:
+    async def incidents(_i: Interaction, current: str) -> Choices:
         found = []
         for number, title in await open_incidents():
             label = f"INC-{number} · {title}"
@@ -62,153 +151,13 @@ def incident_group(
                 found.append(app_commands.Choice(name=label[:100], value=f"INC-{number}"))
         return found[:25]
 
-    def command(name: str) -> Callable[[Any], Any]:
-        return group.command(name=name, description=_summary(name))
-
-    @command("declare")
-    @app_commands.describe(
-        title="what is wrong, in a line (leave out for a form)",
-        severity="how bad",
-        service="the service affected",
-        description="what is happening",
-    )
-    @app_commands.choices(severity=severities)
-    @app_commands.autocomplete(service=services)
-    async def declare(
-        i: Interaction,
-        title: Title | None = None,
-        severity: app_commands.Choice[str] | None = None,
-        service: str | None = None,
-        description: Text | None = None,
-    ) -> None:
-        options = {"title": title, "severity": _value(severity)}
-        await handle(i, "declare", {**options, "service": service, "description": description})
-
-    @command("ack")
-    @app_commands.describe(incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def ack(i: Interaction, incident: str | None = None) -> None:
-        await handle(i, "ack", {"incident": incident})
-
-    @command("status")
-    @app_commands.describe(status="the new status", message="what changed", incident=INCIDENT)
-    @app_commands.choices(status=statuses)
-    @app_commands.autocomplete(incident=incidents)
-    async def status(
-        i: Interaction,
-        status: app_commands.Choice[str],
-        message: Text | None = None,
-        incident: str | None = None,
-    ) -> None:
-        await handle(
-            i, "status", {"status": status.value, "message": message, "incident": incident}
-        )
-
-    @command("update")
-    @app_commands.describe(message="the update", incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def update(i: Interaction, message: Text, incident: str | None = None) -> None:
-        await handle(i, "update", {"message": message, "incident": incident})
-
-    @command("sev")
-    @app_commands.describe(severity="the new severity", incident=INCIDENT)
-    @app_commands.choices(severity=severities)
-    @app_commands.autocomplete(incident=incidents)
-    async def sev(
-        i: Interaction, severity: app_commands.Choice[str], incident: str | None = None
-    ) -> None:
-        await handle(i, "sev", {"severity": severity.value, "incident": incident})
-
-    @command("assign")
-    @app_commands.describe(role="the role", person="who takes it", incident=INCIDENT)
-    @app_commands.choices(role=roles)
-    @app_commands.autocomplete(incident=incidents)
-    async def assign(
-        i: Interaction,
-        role: app_commands.Choice[str],
-        person: discord.User,
-        incident: str | None = None,
-    ) -> None:
-        options = {"role": role.value, "person": _person(person), "incident": incident}
-        await handle(i, "assign", options)
-
-    @command("note")
-    @app_commands.describe(text="the note", incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def note(i: Interaction, text: Text, incident: str | None = None) -> None:
-        await handle(i, "note", {"text": text, "incident": incident})
-
-    task = app_commands.Group(name="task", description=_summary("task"), parent=group)
-
-    @task.command(name="add", description="add a task")
-    @app_commands.describe(text="what needs doing", owner="who does it", incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def task_add(
-        i: Interaction, text: Text, owner: discord.User | None = None, incident: str | None = None
-    ) -> None:
-        options = {"verb": "add", "text": text, "owner": _person(owner), "incident": incident}
-        await handle(i, "task", options)
-
-    @task.command(name="done", description="mark a task done")
-    @app_commands.describe(number="the task's number", incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def task_done(
-        i: Interaction, number: app_commands.Range[int, 1], incident: str | None = None
-    ) -> None:
-        await handle(i, "task", {"verb": "done", "number": str(number), "incident": incident})
-
-    @command("resolve")
-    @app_commands.describe(summary="what fixed it", incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def resolve(
-        i: Interaction, summary: Text | None = None, incident: str | None = None
-    ) -> None:
-        await handle(i, "resolve", {"summary": summary, "incident": incident})
-
-    @command("cancel")
-    @app_commands.describe(reason="why it was declared by mistake", incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def cancel(i: Interaction, reason: Text, incident: str | None = None) -> None:
-        await handle(i, "cancel", {"reason": reason, "incident": incident})
-
-    @command("list")
-    @app_commands.describe(scope="open incidents (default) or all")
-    @app_commands.choices(scope=[app_commands.Choice(name=s, value=s) for s in ("open", "all")])
-    async def list_(i: Interaction, scope: app_commands.Choice[str] | None = None) -> None:
-        await handle(i, "list", {"scope": _value(scope)})
-
-    @command("export")
-    @app_commands.describe(format="the file format", incident=INCIDENT)
-    @app_commands.choices(format=[app_commands.Choice(name="Markdown", value="md")])
-    @app_commands.autocomplete(incident=incidents)
-    async def export(
-        i: Interaction, format: app_commands.Choice[str] | None = None, incident: str | None = None
-    ) -> None:
-        await handle(i, "export", {"format": _value(format), "incident": incident})
-
-    for name in ("roles", "tasks", "close", "timeline"):
-        _bare_on_incident(group, name, handle, incidents)
-
-    @command("help")
-    async def help_(i: Interaction) -> None:
-        await handle(i, "help", {})
-
-    return group
+    return incidents
 
 
-def _bare_on_incident(
-    group: app_commands.Group,
-    name: str,
-    handle: Handler,
-    incidents: Callable[[Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]],
-) -> None:
-    """A subcommand whose only option is the incident."""
-
-    @app_commands.describe(incident=INCIDENT)
-    @app_commands.autocomplete(incident=incidents)
-    async def callback(i: Interaction, incident: str | None = None) -> None:
-        await handle(i, name, {"incident": incident})
-
-    group.add_command(
-        app_commands.Command(name=name, description=_summary(name), callback=callback)
-    )
+def _text(value: Any) -> str:
+    """An option's value as the core reads it: a person as their mention token."""
+    if isinstance(value, app_commands.Choice):
+        return str(value.value)
+    if isinstance(value, discord.abc.User):
+        return f"<@{value.id}>"
+    return str(value)

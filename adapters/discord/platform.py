@@ -12,26 +12,42 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
+import aiohttp
 import discord
 
 from adapters.discord.dialect import ALLOWED_MENTIONS, DiscordDialect
 from adapters.discord.ui import card_embed, card_view, cut
+from bot.cache import Bounded
 from bot.errors import ChannelNameTaken, PlatformError
-from bot.platform import ChannelRef, ChannelRules, MessageRef, UserRef
+from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.ui import Card
 
 log = logging.getLogger(__name__)
 CONTENT_MAX = 2000
+ORIGINAL = "@original"
+"""The interaction's first answer, as Discord's webhook routes name it."""
 _MENTION = re.compile(r"^<@!?([0-9]{15,21})>$")
 
 
 @contextmanager
 def refused(what: str) -> Iterator[None]:
-    """Turn Discord's refusal of ``what`` into a :class:`PlatformError`."""
+    """Turn Discord's refusal of ``what`` into a :class:`PlatformError`: retryable for a
+    5xx, a rate limit, a lost connection, a timeout or an answer that is not Discord's."""
     try:
         yield
+    except discord.RateLimited as exc:
+        raise PlatformError(
+            f"Discord rate-limited {what} (retry after {exc.retry_after:.0f} s)",
+            retryable=True,
+            retry_after=exc.retry_after,
+        ) from exc
+    except discord.DiscordServerError as exc:
+        raise PlatformError(
+            f"Discord failed {what}: {exc.status} {exc.text}", retryable=True
+        ) from exc
     except discord.Forbidden as exc:
         raise PlatformError(
             f"Discord refused {what}: the bot lacks a permission ({exc.text or exc.status})"
@@ -40,6 +56,15 @@ def refused(what: str) -> Iterator[None]:
         raise PlatformError(f"Discord refused {what}: not found ({exc.text})") from exc
     except discord.HTTPException as exc:
         raise PlatformError(f"Discord refused {what}: {exc.status} {exc.text}") from exc
+    except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+        raise PlatformError(
+            f"Discord did not answer {what}: {exc or type(exc).__name__}", retryable=True
+        ) from exc
+    except (ValueError, TypeError, KeyError) as exc:
+        # discord.py hands back a body that is not JSON as text, and fails on it later.
+        raise PlatformError(
+            f"Discord's answer to {what} was not what it documents: {exc}", retryable=True
+        ) from exc
 
 
 def chunks(text: str, limit: int = CONTENT_MAX) -> list[str]:
@@ -59,14 +84,19 @@ class DiscordPlatform:
     channel_rules = ChannelRules(max_length=100)
 
     def __init__(
-        self, client: discord.Client, *, category: str = "Incidents", guilds: Sequence[int] = ()
+        self,
+        client: discord.Client,
+        *,
+        category: str = "Incidents",
+        guilds: Sequence[int] = (),
+        remember: int = 2000,
     ) -> None:
         self.client = client
         self._category = category
         self._home = tuple(guilds)
         self._lock = asyncio.Lock()
-        self._made: set[tuple[int, str]] = set()
-        self._users: dict[str, UserRef] = {}
+        self._made: Bounded[tuple[int, str], bool] = Bounded(remember)
+        self._users: Bounded[str, UserRef] = Bounded(remember)
 
     async def guild_for(self, near: ChannelRef | None) -> discord.Guild:
         """The server a request came from; else the first of ``DISCORD_GUILD_IDS``; else
@@ -122,8 +152,22 @@ class DiscordPlatform:
                 channel = await guild.create_text_channel(
                     name, category=category, topic=topic[:1024]
                 )
-            self._made.add((guild.id, channel.name))
+            self._made.put((guild.id, channel.name), True)
         return ChannelRef(str(channel.id), channel.name)
+
+    async def own_channel(
+        self, name: str, marker: str, near: ChannelRef | None = None
+    ) -> ChannelRef | None:
+        """Discord does not say who made a channel: one of this name is ours when its topic
+        (set as it was created) starts with ``marker``."""
+        guild = await self.guild_for(near)
+        with refused(f"listing the channels of {guild.name}"):
+            channels = await guild.fetch_channels()
+        for channel in channels:
+            topic = getattr(channel, "topic", None) or ""
+            if channel.name == name and topic.startswith(marker):
+                return ChannelRef(str(channel.id), channel.name)
+        return None
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         """By id (``123…``, ``<#123…>``) or by name (``#incidents``) in the request's server."""
@@ -161,16 +205,18 @@ class DiscordPlatform:
         with refused(f"setting the topic of #{channel.name}"):
             await target.edit(topic=topic[:1024])
 
-    async def post_card(self, channel: ChannelRef, card: Card, *, pin: bool = False) -> MessageRef:
+    async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
         target = await self._channel(channel)
         with refused(f"posting the card in #{channel.name}"):
             message = await target.send(
                 embed=card_embed(card), view=card_view(card), allowed_mentions=ALLOWED_MENTIONS
             )
-        if pin:
-            with refused(f"pinning the card in #{channel.name}"):
-                await message.pin()
         return MessageRef(channel.id, str(message.id))
+
+    async def pin(self, message: MessageRef) -> None:
+        target = await self._channel(ChannelRef(message.channel_id, message.channel_id))
+        with refused("pinning the card"):
+            await target.get_partial_message(int(message.id)).pin()
 
     async def update_card(self, message: MessageRef, card: Card) -> None:
         target = await self._channel(ChannelRef(message.channel_id, message.channel_id))
@@ -191,6 +237,33 @@ class DiscordPlatform:
             refs.append(MessageRef(str(message.channel.id), str(message.id)))
         return refs[0]
 
+    async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
+        target = await self._channel(channel)
+        me = self.client.user.id if self.client.user is not None else None
+        posts = []
+        with refused(f"reading the recent messages of #{channel.name}"):
+            async for message in target.history(limit=50, after=since):
+                if message.author.id != me:
+                    continue
+                text = message.content or (message.embeds[0].title if message.embeds else "")
+                posts.append(Post(MessageRef(channel.id, str(message.id)), text or ""))
+        return posts
+
+    async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
+        """Replace the answer to an interaction (``<application id>:<token>``, valid for 15
+        minutes) with ``text``; what does not fit follows."""
+        app_id, _, token = reply_to.partition(":")
+        if not app_id.isdigit() or not token:
+            raise PlatformError(f"not a Discord interaction to answer: {reply_to[:30]!r}")
+        webhook = discord.Webhook.partial(int(app_id), token, client=self.client)
+        first, *rest = chunks(text or "—")
+        with refused("answering the interaction"):
+            await webhook.edit_message(
+                cast(int, ORIGINAL), content=first, allowed_mentions=ALLOWED_MENTIONS
+            )
+            for piece in rest:
+                await webhook.send(piece, ephemeral=not public, allowed_mentions=ALLOWED_MENTIONS)
+
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
         user = await self._user(user_id)
         with refused(f"opening a DM with {user_id}"):
@@ -208,12 +281,6 @@ class DiscordPlatform:
                 allowed_mentions=ALLOWED_MENTIONS,
             )
 
-    async def archive_channel(self, channel: ChannelRef) -> None:
-        """Discord has no archive: the channel becomes read-only for everyone."""
-        target = await self._channel(channel)
-        with refused(f"archiving #{channel.name}"):
-            await target.set_permissions(target.guild.default_role, send_messages=False)
-
     async def _user(self, user_id: str) -> discord.User:
         if not user_id.isdigit():
             raise PlatformError(f"'{user_id}' is not a Discord user id")
@@ -224,10 +291,11 @@ class DiscordPlatform:
         return user
 
     async def resolve_user(self, user_id: str) -> UserRef:
-        if user_id not in self._users:
-            user = await self._user(user_id)
-            self._users[user_id] = UserRef(user_id, user.display_name)
-        return self._users[user_id]
+        known = self._users.get(user_id)
+        if known is not None:
+            return known
+        user = await self._user(user_id)
+        return self._users.put(user_id, UserRef(user_id, user.display_name))
 
     def parse_mention(self, token: str) -> str | None:
         match = _MENTION.match(token)

@@ -1,14 +1,17 @@
 """The bolt app: slash commands, buttons, modals and channel events → the core's dispatcher.
 
-Every request is acknowledged first (Slack allows 3 seconds) and the work runs in a task;
-what the core answers reaches the person through ``response_url``, a modal, or an
-ephemeral message, so a failure after the ack is told, never lost.
+A command is acknowledged once its facts are saved (the transaction is quick; its effects
+run after, in the worker), so an acknowledged command is never lost: the answer is the
+acknowledgement itself, or, for a declare, the worker's answer through ``response_url``
+once the channel exists. A button or a form is answered through ``response_url`` or an
+ephemeral message after its acknowledgement.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -17,14 +20,14 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from adapters.slack import translate
-from adapters.slack.blocks import FORM_PREFIX, modal
+from adapters.slack.blocks import FORM_PREFIX
 from adapters.slack.platform import SlackPlatform
 from bot.background import Background
 from bot.dispatcher import Dispatcher
 from bot.errors import PlatformError
-from bot.inbound import Action, ChannelEvent
+from bot.inbound import ChannelEvent
 from bot.platform import UserRef
-from bot.ui import Reply
+from bot.ui import Form, Reply
 
 log = logging.getLogger(__name__)
 EVENTS = ("message", "pin_added", "reaction_added", "member_joined_channel")
@@ -37,13 +40,13 @@ class SlackAdapter:
         platform: SlackPlatform,
         signing_secret: str,
         *,
+        roots: Sequence[str] = ("incident",),
         app_token: str | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self.platform = platform
         self._background = Background("Slack")
-        # Listeners finish before bolt answers: ours only ack and hand the work to a task,
-        # except channel events, which are quick and must be recorded in the order sent.
+        # Listeners finish before bolt answers: a command's facts are saved before its ack.
         self.bolt = AsyncApp(
             client=platform.client,
             signing_secret=signing_secret or None,
@@ -51,7 +54,8 @@ class SlackAdapter:
             request_verification_enabled=app_token is None,
             logger=logging.getLogger("tocsin.slack.bolt"),
         )
-        self.bolt.command("/incident")(self._on_command)
+        names = "|".join(re.escape(root) for root in roots)
+        self.bolt.command(re.compile(f"^/({names})$"))(self._on_command)
         self.bolt.action({"action_id": re.compile(r"^tocsin:")})(self._on_button)
         forms = re.compile("^" + re.escape(FORM_PREFIX))
         self.bolt.view({"callback_id": forms, "type": "view_submission"})(self._on_submit)
@@ -66,7 +70,7 @@ class SlackAdapter:
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        """Stop taking requests, then finish the work already acknowledged."""
+        """Stop taking requests, then finish the answers already under way."""
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
         await self.drain()
@@ -77,59 +81,54 @@ class SlackAdapter:
         return await to_aiohttp_response(response)
 
     async def drain(self) -> None:
-        """Wait for the work still running after its ack (on shutdown, and in tests)."""
+        """Wait for the answers still being sent after their ack (shutdown, tests)."""
         await self._background.drain()
 
-    async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
-        await ack()
-        self._background.spawn(self._command(body, respond), "command")
-
-    async def _command(self, body: dict[str, Any], respond: Any) -> None:
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
         reply = await self._dispatcher.command(translate.command(body))
-        await self._answer(reply, body, respond)
+        if reply.form is not None:
+            await ack()
+            self._open(reply.form, body)
+        elif reply.interim or not reply.text:
+            await ack()  # the final answer comes through response_url once it is ready
+        else:
+            await ack(text=reply.text, response_type=_visibility(reply))
 
     async def _on_button(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
-        await ack()
         action = translate.button(body)
-        if action is not None:
-            self._background.spawn(self._action(action, body, respond), "button")
-
-    async def _action(self, action: Action, body: dict[str, Any], respond: Any) -> None:
-        await self._answer(await self._dispatcher.action(action), body, respond)
+        if action is None:
+            await ack()
+            return
+        reply = await self._dispatcher.action(action)
+        await ack()
+        if reply.form is not None:
+            self._open(reply.form, body)
+        elif reply.text and not reply.interim:
+            self._background.spawn(
+                respond(text=reply.text, replace_original=False, response_type=_visibility(reply)),
+                "answer",
+            )
 
     async def _on_submit(self, ack: Any, body: dict[str, Any]) -> None:
-        await ack()
         action = translate.submission(body)
-        self._background.spawn(self._submitted(action), "form")
-
-    async def _submitted(self, action: Action) -> None:
         reply = await self._dispatcher.action(action)
-        if reply.text:
-            await self._tell(action.channel.id, action.actor.id, reply.text)
+        await ack()
+        if reply.text and not reply.interim and action.reply_to:
+            self._background.spawn(self._tell(action.reply_to, reply), "answer")
 
-    async def _answer(self, reply: Reply, body: dict[str, Any], respond: Any) -> None:
-        """Show ``reply`` to whoever asked: a modal, or text through ``response_url``."""
-        if reply.form is not None:
-            channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
-            await self.platform.call(
-                "views.open", trigger_id=body.get("trigger_id", ""), view=modal(reply.form, channel)
-            )
-        if reply.text:
-            await respond(
-                text=reply.text,
-                replace_original=False,
-                response_type="ephemeral" if reply.ephemeral else "in_channel",
-            )
+    def _open(self, form: Form, body: dict[str, Any]) -> None:
+        channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
+        trigger = str(body.get("trigger_id", ""))
+        self._background.spawn(self.platform.open_form(trigger, form, channel), "form")
 
-    async def _tell(self, channel_id: str, user_id: str, text: str) -> None:
-        """An ephemeral message in the channel, or a DM when that is not possible."""
+    async def _tell(self, reply_to: str, reply: Reply) -> None:
+        """An ephemeral message where the form was opened, or a DM when that fails."""
         try:
-            if channel_id:
-                await self.platform.post_ephemeral(channel_id, user_id, text)
-                return
+            await self.platform.answer(reply_to, reply.text, public=False)
         except PlatformError:
-            log.info("could not answer in %s; sending a DM instead", channel_id)
-        await self.platform.post_dm(user_id, text)
+            user_id = reply_to.rpartition(":")[2]
+            log.info("could not answer a form in its channel; sending a DM instead")
+            await self.platform.post_dm(user_id, reply.text)
 
     async def _on_event(self, event: dict[str, Any], context: Any) -> None:
         captured = translate.channel_event(event, context.get("bot_user_id"))
@@ -151,3 +150,7 @@ class SlackAdapter:
             event.at,
             event.text,
         )
+
+
+def _visibility(reply: Reply) -> str:
+    return "ephemeral" if reply.ephemeral else "in_channel"

@@ -1,15 +1,17 @@
 """The Slack app manifest for this app: paste it at api.slack.com/apps → Create New App →
-From an app manifest, and every command, scope, event and URL is set at once."""
+From an app manifest, and every command, scope, event and URL is set at once. Its slash
+commands are the roots of the command registry."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.commands.registry import Registry
 from bot.errors import UserError
 
 BOT_SCOPES = [
-    "commands",  # /incident
+    "commands",  # /incident, /oncall
     "chat:write",  # cards, updates, answers
     "chat:write.public",  # the announce channel, without being invited first
     "channels:manage",  # create incident channels, set topic and purpose, invite, archive
@@ -25,22 +27,32 @@ BOT_SCOPES = [
 BOT_EVENTS = ["message.channels", "pin_added", "reaction_added", "member_joined_channel"]
 
 
-def manifest(url: str | None, *, socket_mode: bool = False, name: str = "Tocsin") -> dict[str, Any]:
+def manifest(
+    url: str | None, registry: Registry, *, socket_mode: bool = False, name: str = "Tocsin"
+) -> dict[str, Any]:
     """The manifest for HTTP mode at ``url`` (https://your.host), or for Socket Mode."""
+    endpoint = None
     if not socket_mode:
         parts = urlsplit(url or "")
         if parts.scheme != "https" or not parts.netloc:
+            given = f"not {url!r}" if url else "and none was given"
             raise UserError(
-                f"--url must be the public https:// address Slack will call, not {url!r} "
+                f"--url must be the public https:// address Slack will call, {given} "
                 "(or use --socket-mode)"
             )
         endpoint = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/slack/events"
-    command: dict[str, Any] = {
-        "command": "/incident",
-        "description": "Declare and run incidents",
-        "usage_hint": "declare <title> [--sev 1-4] · ack · status · resolve · help",
-        "should_escape": True,
-    }
+    commands = []
+    for root in registry.roots:
+        words = [spec.name for spec in registry.commands(root.name)]
+        command: dict[str, Any] = {
+            "command": f"/{root.name}",
+            "description": root.description[:100],
+            "usage_hint": " · ".join(words)[:1000],
+            "should_escape": True,
+        }
+        if endpoint:
+            command["url"] = endpoint
+        commands.append(command)
     settings: dict[str, Any] = {
         "event_subscriptions": {"bot_events": BOT_EVENTS},
         "interactivity": {"is_enabled": True},
@@ -48,19 +60,18 @@ def manifest(url: str | None, *, socket_mode: bool = False, name: str = "Tocsin"
         "socket_mode_enabled": socket_mode,
         "token_rotation_enabled": False,
     }
-    if not socket_mode:
-        command["url"] = endpoint
+    if endpoint:
         settings["event_subscriptions"]["request_url"] = endpoint
         settings["interactivity"]["request_url"] = endpoint
     return {
         "display_information": {
             "name": name,
-            "description": "Incident management: declare, page, acknowledge, resolve, export.",
+            "description": "Incident management: declare, acknowledge, update, resolve, export.",
             "background_color": "#b71c1c",
         },
         "features": {
             "bot_user": {"display_name": name.lower(), "always_online": True},
-            "slash_commands": [command],
+            "slash_commands": commands,
         },
         "oauth_config": {"scopes": {"bot": BOT_SCOPES}},
         "settings": settings,

@@ -1,36 +1,107 @@
 """Slack as a :class:`~bot.platform.ChatPlatform`, over slack-sdk's AsyncWebClient.
 
-429s are retried after ``Retry-After`` (slack-sdk's retry handler), and posting keeps to
-Slack's one message per second per channel.
+A 429 with a short ``Retry-After`` is waited out in place; a longer one, a 5xx, a reply
+that is not Slack's JSON, a timeout or a lost connection becomes a retryable
+:class:`PlatformError`, so the worker tries again later. Posting keeps to Slack's one
+message per second per channel. What the platform remembers (names, users, pacing) is
+bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack.blocks import card_blocks, card_text
+from adapters.slack.blocks import card_blocks, card_text, modal
 from adapters.slack.dialect import SlackDialect
+from adapters.slack.translate import EPHEMERAL
+from bot.cache import Bounded
 from bot.errors import ChannelNameTaken, PlatformError
-from bot.platform import ChannelRef, ChannelRules, MessageRef, UserRef
-from bot.ui import Card
+from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
+from bot.ui import Card, Form
 
+log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 IGNORED_ERRORS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+WAIT_IN_PLACE = 5.0
+"""A rate limit this short (seconds) is waited out in the call; a longer one is the
+worker's to wait, so a shutdown is never stuck behind it."""
 
 
-def make_client(token: str, base_url: str | None) -> AsyncWebClient:
-    client = AsyncWebClient(token=token, base_url=base_url or AsyncWebClient.BASE_URL)
-    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, for waits of at most :data:`WAIT_IN_PLACE` seconds."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        return retry_after(response.headers) <= WAIT_IN_PLACE
+
+
+def retry_after(headers: Any) -> float:
+    """The ``Retry-After`` of a Slack answer, in seconds (1 when it says nothing)."""
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == "retry-after":
+            text = value[0] if isinstance(value, list) else value
+            try:
+                return float(text)
+            except (TypeError, ValueError):
+                return 1.0
+    return 1.0
+
+
+def make_client(token: str, base_url: str | None, *, timeout: int = 30) -> AsyncWebClient:
+    client = AsyncWebClient(
+        token=token, base_url=base_url or AsyncWebClient.BASE_URL, timeout=timeout
+    )
+    handlers: list[AsyncRetryHandler] = [ShortRateLimitRetry(max_retry_count=3)]
+    client.retry_handlers = handlers
     return client
+
+
+def refusal(method: str, exc: SlackApiError) -> PlatformError:
+    """Slack's refusal of ``method`` as a :class:`PlatformError`, retryable when trying
+    again may work."""
+    response = exc.response
+    data = getattr(response, "data", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", 0)
+    if not isinstance(data, dict):
+        return PlatformError(
+            f"Slack answered {method} with something other than its JSON (HTTP {status})",
+            retryable=True,
+        )
+    error = str(data.get("error", "unknown_error"))
+    if status == 429 or error == "ratelimited":
+        wait = retry_after(getattr(response, "headers", {}))
+        return PlatformError(
+            f"Slack rate-limited {method} (retry after {wait:.0f} s)",
+            retryable=True,
+            retry_after=wait,
+        )
+    if isinstance(status, int) and status >= 500:
+        return PlatformError(f"Slack failed {method}: HTTP {status} {error}", retryable=True)
+    return PlatformError(f"Slack refused {method}: {error}")
 
 
 async def check_token(token: str, base_url: str | None, *, socket_mode: bool) -> tuple[bool, str]:
@@ -40,11 +111,13 @@ async def check_token(token: str, base_url: str | None, *, socket_mode: bool) ->
     try:
         who = await client.auth_test()
     except SlackApiError as exc:
-        return False, f"✗ Slack: the token was refused: {exc.response.get('error')}"
-    except (OSError, SlackClientError) as exc:
-        return False, f"✗ Slack: cannot reach {client.base_url}: {exc}"
+        data = getattr(exc.response, "data", None)
+        reason = data.get("error") if isinstance(data, dict) else "not Slack's answer"
+        return False, f"Slack: the token was refused: {reason}"
+    except (OSError, SlackClientError, aiohttp.ClientError) as exc:
+        return False, f"Slack: cannot reach {client.base_url}: {exc}"
     mode = "Socket Mode" if socket_mode else "HTTP mode at /slack/events"
-    return True, f"✓ Slack: bot @{who.get('user')} in {who.get('team')}, {mode}"
+    return True, f"Slack: bot @{who.get('user')} in {who.get('team')}, {mode}"
 
 
 class SlackPlatform:
@@ -58,92 +131,125 @@ class SlackPlatform:
         *,
         per_channel_interval: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        remember: int = 2000,
     ) -> None:
         self.client = client
         self._interval = per_channel_interval
         self._monotonic = monotonic
-        self._last_post: dict[str, float] = {}
-        self._channel_locks: dict[str, asyncio.Lock] = {}
-        self._names: dict[str, ChannelRef] = {}
-        self._users: dict[str, UserRef] = {}
+        self._last_post: Bounded[str, float] = Bounded(remember)
+        self._channel_locks: Bounded[str, asyncio.Lock] = Bounded(remember)
+        self._names: Bounded[str, ChannelRef] = Bounded(remember)
+        self._users: Bounded[str, UserRef] = Bounded(remember)
+        self._me: dict[str, str] | None = None
 
-    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+    async def _call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call a Web API method; Slack's refusal becomes a :class:`PlatformError`."""
         try:
             response = await getattr(self.client, method.replace(".", "_"))(**params)
         except SlackApiError as exc:
-            error = str(exc.response.get("error", "unknown_error"))
+            data = getattr(exc.response, "data", None)
+            error = data.get("error") if isinstance(data, dict) else None
             if error in IGNORED_ERRORS:
-                return dict(exc.response.data) if isinstance(exc.response.data, dict) else {}
+                return dict(data) if isinstance(data, dict) else {}
             if error == "name_taken":
                 raise ChannelNameTaken(params.get("name", "")) from exc
-            raise PlatformError(f"Slack refused {method}: {error}") from exc
+            raise refusal(method, exc) from exc
+        except (TimeoutError, OSError, aiohttp.ClientError, SlackClientError) as exc:
+            raise PlatformError(
+                f"Slack did not answer {method}: {exc or type(exc).__name__}", retryable=True
+            ) from exc
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     async def _paced(self, channel_id: str, method: str, **params: Any) -> dict[str, Any]:
         """Post to ``channel_id`` no faster than Slack's one message per second."""
-        lock = self._channel_locks.setdefault(channel_id, asyncio.Lock())
+        lock = self._channel_locks.setdefault(channel_id, asyncio.Lock)
         async with lock:
-            wait = self._last_post.get(channel_id, -1e9) + self._interval - self._monotonic()
+            last = self._last_post.get(channel_id)
+            wait = (last if last is not None else -1e9) + self._interval - self._monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                return await self.call(method, channel=channel_id, **params)
+                return await self._call(method, channel=channel_id, **params)
             finally:
-                self._last_post[channel_id] = self._monotonic()
+                self._last_post.put(channel_id, self._monotonic())
+
+    async def me(self) -> dict[str, str]:
+        """Who the bot is (``user_id``, ``bot_id``), asked of Slack once."""
+        if self._me is None:
+            who = await self._call("auth.test")
+            self._me = {
+                "user_id": str(who.get("user_id", "")),
+                "bot_id": str(who.get("bot_id", "")),
+            }
+        return self._me
 
     async def create_channel(
         self, name: str, topic: str, near: ChannelRef | None = None
     ) -> ChannelRef:
-        created = await self.call("conversations.create", name=name, is_private=False)
+        created = await self._call("conversations.create", name=name, is_private=False)
         ref = ChannelRef(created["channel"]["id"], created["channel"]["name"])
-        self._names[ref.name] = ref
+        self._names.put(ref.name, ref)
         await self.set_topic(ref, topic)
-        await self.call("conversations.setPurpose", channel=ref.id, purpose=topic[:250])
+        await self._call("conversations.setPurpose", channel=ref.id, purpose=topic[:250])
         return ref
+
+    async def own_channel(
+        self, name: str, marker: str, near: ChannelRef | None = None
+    ) -> ChannelRef | None:
+        """Slack says who created a channel: it is ours if the bot did."""
+        me = (await self.me())["user_id"]
+        for channel in await self._channels():
+            if channel.get("name") == name and channel.get("creator") == me:
+                return ChannelRef(channel["id"], channel["name"])
+        return None
+
+    async def _channels(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = await self._call(
+                "conversations.list",
+                limit=1000,
+                cursor=cursor,
+                exclude_archived=True,
+                types="public_channel",
+            )
+            found += page.get("channels", [])
+            cursor = page.get("response_metadata", {}).get("next_cursor")
+            if not cursor:
+                return found
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         """By id (``C0123ABCD``, best) or by name (``#incidents``, looked up once)."""
         name = name.removeprefix("#")
         if _CHANNEL_ID.match(name):
             return ChannelRef(name, name)
-        if name not in self._names:
-            cursor = None
-            while name not in self._names:
-                page = await self.call(
-                    "conversations.list",
-                    limit=1000,
-                    cursor=cursor,
-                    exclude_archived=True,
-                    types="public_channel",
-                )
-                for channel in page.get("channels", []):
-                    self._names[channel["name"]] = ChannelRef(channel["id"], channel["name"])
-                cursor = page.get("response_metadata", {}).get("next_cursor")
-                if not cursor:
-                    break
-        if name not in self._names:
-            raise PlatformError(f"there is no Slack channel #{name} (or the bot cannot see it)")
-        return self._names[name]
+        known = self._names.get(name)
+        if known is not None:
+            return known
+        for channel in await self._channels():
+            if channel.get("name") == name:
+                return self._names.put(name, ChannelRef(channel["id"], channel["name"]))
+        raise PlatformError(f"there is no Slack channel #{name} (or the bot cannot see it)")
 
     async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None:
         if user_ids:
-            await self.call("conversations.invite", channel=channel.id, users=",".join(user_ids))
+            await self._call("conversations.invite", channel=channel.id, users=",".join(user_ids))
 
     async def set_topic(self, channel: ChannelRef, topic: str) -> None:
-        await self.call("conversations.setTopic", channel=channel.id, topic=topic[:250])
+        await self._call("conversations.setTopic", channel=channel.id, topic=topic[:250])
 
-    async def post_card(self, channel: ChannelRef, card: Card, *, pin: bool = False) -> MessageRef:
+    async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
         posted = await self._paced(
             channel.id, "chat.postMessage", text=card_text(card), blocks=card_blocks(card)
         )
-        ref = MessageRef(posted["channel"], posted["ts"])
-        if pin:
-            await self.call("pins.add", channel=ref.channel_id, timestamp=ref.id)
-        return ref
+        return MessageRef(posted["channel"], posted["ts"])
+
+    async def pin(self, message: MessageRef) -> None:
+        await self._call("pins.add", channel=message.channel_id, timestamp=message.id)
 
     async def update_card(self, message: MessageRef, card: Card) -> None:
-        await self.call(
+        await self._call(
             "chat.update",
             channel=message.channel_id,
             ts=message.id,
@@ -161,12 +267,58 @@ class SlackPlatform:
         )
         return MessageRef(posted["channel"], posted["ts"])
 
-    async def post_ephemeral(self, channel_id: str, user_id: str, text: str) -> None:
-        await self.call("chat.postEphemeral", channel=channel_id, user=user_id, text=text)
+    async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
+        """The bot's messages since ``since`` (``conversations.history``: only on a retry,
+        since Slack limits it closely)."""
+        me = await self.me()
+        page = await self._call(
+            "conversations.history", channel=channel.id, oldest=f"{since.timestamp():.6f}", limit=15
+        )
+        return [
+            Post(MessageRef(channel.id, str(m.get("ts", ""))), str(m.get("text", "")))
+            for m in page.get("messages", [])
+            if m.get("bot_id") == me["bot_id"] or m.get("user") == me["user_id"]
+        ]
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
-        opened = await self.call("conversations.open", users=user_id)
+        opened = await self._call("conversations.open", users=user_id)
         return await self.post_message(ChannelRef(opened["channel"]["id"], user_id), text)
+
+    async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
+        """Through a request's ``response_url``, or as an ephemeral message in the channel
+        a form was opened from (``ephemeral:<channel>:<user>``)."""
+        if reply_to.startswith(EPHEMERAL):
+            channel_id, _, user_id = reply_to.removeprefix(EPHEMERAL).partition(":")
+            await self.post_ephemeral(channel_id, user_id, text)
+            return
+        body = {
+            "text": text,
+            "response_type": "in_channel" if public else "ephemeral",
+            "replace_original": False,
+        }
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+                http.post(reply_to, json=body) as response,
+            ):
+                answer = await response.text()
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            raise PlatformError(
+                f"Slack's response_url did not answer: {exc}", retryable=True
+            ) from exc
+        if response.status >= 500:
+            raise PlatformError(
+                f"Slack's response_url failed: HTTP {response.status}", retryable=True
+            )
+        if response.status != 200:
+            raise PlatformError(f"Slack refused the answer: HTTP {response.status} {answer[:100]}")
+
+    async def post_ephemeral(self, channel_id: str, user_id: str, text: str) -> None:
+        await self._call("chat.postEphemeral", channel=channel_id, user=user_id, text=text)
+
+    async def open_form(self, trigger_id: str, form: Form, channel_id: str) -> None:
+        """A modal for ``form``, on the trigger of the request that asked for it."""
+        await self._call("views.open", trigger_id=trigger_id, view=modal(form, channel_id))
 
     async def upload_file(
         self, channel: ChannelRef, filename: str, content: bytes, comment: str
@@ -176,18 +328,18 @@ class SlackPlatform:
                 channel=channel.id, filename=filename, content=content, initial_comment=comment
             )
         except SlackApiError as exc:
-            raise PlatformError(f"Slack refused the upload: {exc.response.get('error')}") from exc
-
-    async def archive_channel(self, channel: ChannelRef) -> None:
-        await self.call("conversations.archive", channel=channel.id)
+            raise refusal("files.upload", exc) from exc
+        except (TimeoutError, OSError, aiohttp.ClientError, SlackClientError) as exc:
+            raise PlatformError(f"Slack did not take the upload: {exc}", retryable=True) from exc
 
     async def resolve_user(self, user_id: str) -> UserRef:
-        if user_id not in self._users:
-            info = (await self.call("users.info", user=user_id)).get("user", {})
-            profile = info.get("profile", {})
-            name = profile.get("display_name") or profile.get("real_name") or info.get("name")
-            self._users[user_id] = UserRef(user_id, name or user_id)
-        return self._users[user_id]
+        known = self._users.get(user_id)
+        if known is not None:
+            return known
+        info = (await self._call("users.info", user=user_id)).get("user", {})
+        profile = info.get("profile", {})
+        name = profile.get("display_name") or profile.get("real_name") or info.get("name")
+        return self._users.put(user_id, UserRef(user_id, name or user_id))
 
     def parse_mention(self, token: str) -> str | None:
         match = _MENTION.match(token)

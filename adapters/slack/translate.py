@@ -12,6 +12,7 @@ from bot.inbound import Action, ChannelEvent, Command
 from bot.platform import ChannelRef, UserRef
 
 PLATFORM = "slack"
+EPHEMERAL = "ephemeral:"
 _BUTTON = re.compile(r"^tocsin:([a-z_]+):(\d{1,9})$")
 _IGNORED_SUBTYPES = {
     "bot_message",
@@ -37,6 +38,7 @@ def command(body: dict[str, Any]) -> Command:
         channel=ChannelRef(body.get("channel_id", ""), body.get("channel_name", "")),
         text=body.get("text", ""),
         root=str(body.get("command", "/incident")).lstrip("/"),
+        reply_to=body.get("response_url") or None,
     )
 
 
@@ -61,6 +63,7 @@ def button(body: dict[str, Any]) -> Action | None:
         ChannelRef(channel_id, channel.get("name", channel_id)),
         match.group(1),
         int(match.group(2)),
+        reply_to=body.get("response_url") or None,
     )
 
 
@@ -71,13 +74,15 @@ def submission(body: dict[str, Any]) -> Action:
         channel_id = json.loads(view.get("private_metadata") or "{}").get("channel", "")
     except ValueError:
         channel_id = ""
+    user = _user(body)
     return Action(
         PLATFORM,
-        _user(body),
+        user,
         ChannelRef(channel_id, channel_id),
         name,
         number,
         submitted_values(view),
+        reply_to=encode_ephemeral(channel_id, user.id) if channel_id else None,
     )
 
 
@@ -165,3 +170,9 @@ def _message(event: dict[str, Any], channel: str, bot_user_id: str | None) -> Ch
         ts_time(event.get("ts")),
         event.get("text", ""),
     )
+
+
+def encode_ephemeral(channel_id: str, user_id: str) -> str:
+    """The answer address of a form submission: no response_url, so an ephemeral message
+    in the channel the form was opened from."""
+    return f"{EPHEMERAL}{channel_id}:{user_id}"
