@@ -171,12 +171,26 @@ class Chat:
         self.core, self.platform, self.clock = core, platform, clock
         self.lobby = ChannelRef("incidents", "incidents")
 
-    async def run(self, text: str, who: str = "alice", channel: ChannelRef | None = None) -> Reply:
+    async def run(
+        self,
+        text: str,
+        who: str = "alice",
+        channel: ChannelRef | None = None,
+        root: str = "incident",
+    ) -> Reply:
+        """``/<root> <text>`` typed by ``who``; returns once its effects have run."""
         self.clock.advance(timedelta(seconds=30))
         command = Command(
-            self.platform.name, UserRef(who, who.title()), channel or self.lobby, text
+            self.platform.name,
+            UserRef(who, who.title()),
+            channel or self.lobby,
+            text,
+            root=root,
+            reply_to=f"reply:{who}",
         )
-        return await self.core.dispatcher.command(command)
+        reply = await self.core.dispatcher.command(command)
+        await self.core.settle()
+        return reply
 
     async def click(
         self,
@@ -194,8 +208,15 @@ class Chat:
             name,
             incident,
             values or {},
+            reply_to=f"reply:{who}",
         )
-        return await self.core.dispatcher.action(action)
+        reply = await self.core.dispatcher.action(action)
+        await self.core.settle()
+        return reply
+
+    def answers(self, who: str = "alice") -> list[str]:
+        """What the worker answered ``who`` later (a declare's channel link)."""
+        return [text for to, text, _public in self.platform.answers if to == f"reply:{who}"]
 
     def channel(self, number: int) -> ChannelRef:
         return next(

@@ -46,7 +46,7 @@ async def test_messages_edits_deletions_pins_and_arrivals_reach_the_timeline(cha
     assert "Bob pinned: card processor returns 502" in timeline
     assert "Carol *(deleted a message)*" in timeline
     assert "hunter2" not in timeline
-    export = await chat.core.service.view(1)
+    export = await chat.core.wiring.views.full(1)
     assert [e.at for e in export.events] == sorted(e.at for e in export.events)
 
 
@@ -56,7 +56,7 @@ async def test_an_event_delivered_twice_is_recorded_once(chat: Chat) -> None:
     assert not await happened(chat, "message", "m1", "hello")
     assert await happened(chat, "edit", "m1", "hello!", after=61)
     assert not await happened(chat, "edit", "m1", "hello!", after=61)
-    kinds = [e.kind for e in (await chat.core.service.view(1)).events]
+    kinds = [e.kind for e in (await chat.core.wiring.views.full(1)).events]
     assert kinds.count("message") == 1 and kinds.count("edit") == 1
 
 
@@ -65,7 +65,10 @@ async def test_chat_outside_incident_channels_and_unknown_messages_are_ignored(c
     assert not await happened(chat, "message", "x1", "lunch?", channel_id="random")
     assert not await happened(chat, "edit", "never-seen", "edited")
     assert not await happened(chat, "delete", "never-seen")
-    assert [e.kind for e in (await chat.core.service.view(1)).events] == ["declared", "channel"]
+    assert [e.kind for e in (await chat.core.wiring.views.full(1)).events] == [
+        "declared",
+        "channel",
+    ]
 
 
 async def test_user_text_in_captured_messages_cannot_ping_or_format(chat: Chat) -> None:

@@ -145,3 +145,62 @@ def test_run_serves_health_and_metrics_and_stops_cleanly(database_url: str, tmp_
                 process.kill()
     assert "no chat platform is configured" in everything and "tocsin shell" in everything
     assert "Traceback" not in everything
+
+
+def test_declare_from_the_cli_and_a_running_shell_opens_the_channel(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = tocsin_env(database_url)
+    declared = tocsin(
+        "declare", "Disk full on db-3", "--sev", "2", "--as", "dana", cwd=tmp_path, env=env
+    )
+    assert declared.returncode == 0, declared.stderr
+    assert declared.stdout.startswith("Declared INC-1 (SEV2 major): Disk full on db-3\n")
+    assert "opens its channel on console" in declared.stdout
+    shell = tocsin("shell", "--as", "erin", cwd=tmp_path, env=env, stdin="/incident list\n")
+    assert shell.returncode == 0, shell.stderr
+    assert "[#inc-1-disk-full-on-db-3] channel created" in shell.stdout
+    assert "[#incidents] 🚨 New incident INC-1 · SEV2 major: Disk full on db-3" in shell.stdout
+    assert "Commander: @dana" in shell.stdout
+    exported = tocsin("export", "INC-1", cwd=tmp_path, env=env)
+    assert "| dana | declared the incident (SEV2): Disk full on db-3 |" in exported.stdout
+    assert "opened the channel #inc-1-disk-full-on-db-3" in exported.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "toml", "code", "said"),
+    [
+        (["--sev", "9"], "", 1, "'9' is not a severity: use 1-4"),
+        (["--service", "api"], "[services.db]\n", 1, "there is no service 'api'"),
+        (
+            [],
+            "[incident]\nplatform = 'irc'\n",
+            2,
+            "[incident] platform is 'irc', which is not installed",
+        ),
+    ],
+)
+def test_declare_from_the_cli_refuses_bad_input(
+    database_url: str, tmp_path: Path, args: list[str], toml: str, code: int, said: str
+) -> None:
+    (tmp_path / "tocsin.toml").write_text(toml)
+    result = tocsin("declare", "Something", *args, cwd=tmp_path, env=tocsin_env(database_url))
+    assert (result.returncode, said in result.stderr) == (code, True), result.stderr
+    assert "Traceback" not in result.stderr
+    listed = tocsin("export", "INC-1", cwd=tmp_path, env=tocsin_env(database_url))
+    assert "there is no incident INC-1" in listed.stderr
+
+
+def test_declare_needs_a_platform_when_several_run(database_url: str, tmp_path: Path) -> None:
+    env = tocsin_env(
+        database_url,
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s",
+        DISCORD_TOKEN="t",
+    )
+    result = tocsin("declare", "Something", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    assert "several chat platforms are configured (discord, slack)" in result.stderr
+    (tmp_path / "tocsin.toml").write_text("[incident]\nplatform = 'slack'\n")
+    result = tocsin("declare", "Something", cwd=tmp_path, env=env)
+    assert result.returncode == 0 and "opens its channel on slack" in result.stdout

@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from adapters.discord.app import DiscordAdapter
-from bot.app import Core, discord_platform, mount_discord, open_core
+from adapters.discord.plugin import discord_platform, mount_discord
+from adapters.discord.settings import DiscordConfig, DiscordSettings
+from bot.app import Core, open_core
 from bot.config import load_config
 from bot.errors import ConfigError
-from bot.platform import ChannelRef
+from bot.plugins import config_models, discover
 from bot.settings import Settings
 from tests.cli import spawn, tocsin, tocsin_env
 from tests.fakes.discord_api import (
@@ -45,8 +47,14 @@ class Rig:
 
     async def answered(self, record: Interaction) -> Interaction:
         await asyncio.wait_for(record.answered.wait(), 15)
-        await self.bot.drain()
+        await self.settle()
         return record
+
+    async def settle(self) -> None:
+        """Wait for the answers under way and the effects the interactions caused."""
+        await self.bot.drain()
+        await self.core.settle()
+        await self.bot.drain()
 
     async def slash(
         self, *path: str, who: int = ALICE, channel: int = ANNOUNCE_ID, **values: Any
@@ -75,12 +83,16 @@ class Rig:
         return next(m for m in self.fake.in_channel(room) if m["embeds"])
 
 
-async def start(settings: Settings, *, answer_within: float = 2.0) -> tuple[Core, DiscordAdapter]:
+async def start(
+    settings: Settings, *, answer_within: float = 2.0, **worker: Any
+) -> tuple[Core, DiscordAdapter]:
     """Tocsin's core and Discord bot on ``settings``, connected to the fake."""
-    config = load_config(settings.config_path)
-    platform = await discord_platform(settings, config, guild_ready_timeout=0.1)
-    core = await open_core(settings, {platform.name: platform}, config=config)
-    bot = mount_discord(core, platform, answer_within=answer_within)
+    config = load_config(settings.config_path, config_models(discover()))
+    discord_settings = DiscordSettings.from_env(settings.env)
+    assert discord_settings is not None
+    platform = await discord_platform(discord_settings, config, guild_ready_timeout=0.1)
+    core = await open_core(settings, {platform.name: platform}, config=config, **worker)
+    bot = mount_discord(core, platform, discord_settings, answer_within=answer_within)
     await bot.start(TOKEN, ready_within=20)
     return core, bot
 
@@ -120,7 +132,9 @@ async def test_declare_with_options_creates_the_whole_incident(rig: Rig) -> None
     assert f"<#{room['id']}>" in announcement["content"]
     assert f"<@{ALICE}>" in announcement["content"]
     assert answer.kind == 4 and not answer.ephemeral
-    assert f"<#{room['id']}>" in answer.texts()[0]
+    interim, final = answer.texts()
+    assert "Declared **INC-1**" in interim and "setting up its channel" in interim
+    assert f"<#{room['id']}>" in final and "Declared **INC-1**" in final
 
 
 async def test_declare_without_a_title_opens_the_modal(rig: Rig) -> None:
@@ -132,7 +146,7 @@ async def test_declare_without_a_title_opens_the_modal(rig: Rig) -> None:
     assert [o["value"] for o in severity["options"]] == ["1", "2", "3", "4"]
     answer = await rig.submit(form, {"title": "Login broken", "severity": "2"})
     assert rig.room()["name"] == "inc-1-login-broken"
-    assert (await rig.core.service.view(1)).incident.severity == 2
+    assert (await rig.core.wiring.views.full(1)).incident.severity == 2
     assert answer.kind == 4 and "Declared" in answer.texts()[0]
 
 
@@ -151,7 +165,7 @@ async def test_every_button_edits_the_same_card(rig: Rig) -> None:
     await rig.click("tocsin:close:1")
     (card,) = [m for m in rig.fake.in_channel(room) if m["embeds"]]
     assert card["updates"] == 4 and card["components"] == []
-    assert (await rig.core.service.view(1)).incident.status == "closed"
+    assert (await rig.core.wiring.views.full(1)).incident.status == "closed"
     said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
     assert any("replica promoted" in text for text in said)
 
@@ -167,10 +181,14 @@ async def test_a_refusal_is_ephemeral_and_plain(rig: Rig) -> None:
 
 
 async def test_a_name_in_use_gets_the_next_free_one(rig: Rig) -> None:
-    rig.fake.add_channel("inc-1-database-is-down")
+    taken = rig.fake.add_channel("inc-1-database-is-down")
     # The bot learns of channels from the gateway; this one came after its GUILD_CREATE.
     await rig.fake.dispatch("CHANNEL_CREATE", rig.fake.named("inc-1-database-is-down"))
-    await asyncio.sleep(0.2)
+
+    async def seen() -> bool:
+        return rig.bot.client.get_channel(taken) is not None
+
+    await eventually(seen)
     await rig.slash("declare", title="Database is down")
     made = [c["name"] for c in rig.fake.channels.values() if c.get("parent_id")]
     assert made == ["inc-1-database-is-down-2"]
@@ -203,7 +221,8 @@ async def test_services_autocomplete_from_the_config(database_url: str, tmp_path
         assert [c["value"] for c in choices] == ["database", "dashboards"]
         await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Slow", service="api")
         await eventually(lambda: _has_incident(core))
-        assert (await core.service.view(1)).incident.service == "api"
+        await core.settle()
+        assert (await core.wiring.views.full(1)).incident.service == "api"
         incidents = await fake.autocomplete(ALICE, ANNOUNCE_ID, ["ack"], "incident", "slo")
         assert incidents == [{"name": "INC-1 · Slow", "value": "INC-1"}]
     finally:
@@ -230,11 +249,11 @@ async def test_messages_edits_deletions_and_pins_reach_the_timeline(rig: Rig) ->
     await rig.fake.say(BOB, ANNOUNCE_ID, "not an incident channel")
 
     async def captured() -> bool:
-        kinds = [e.kind for e in (await rig.core.service.view(1)).events]
+        kinds = [e.kind for e in (await rig.core.wiring.views.full(1)).events]
         return kinds.count("pin") == 2
 
     await eventually(captured)
-    events = (await rig.core.service.view(1)).events
+    events = (await rig.core.wiring.views.full(1)).events
     messages = [e for e in events if e.kind == "message"]
     assert [m.text for m in messages] == ["replication lag 40s", "", "failover started"]
     assert messages[0].actor_name == "Bob" and messages[0].edited_at is not None
@@ -248,14 +267,6 @@ async def test_messages_edits_deletions_and_pins_reach_the_timeline(rig: Rig) ->
     assert all(e.actor_name != "Tocsin" for e in events)
 
 
-async def test_an_archived_channel_becomes_read_only(rig: Rig) -> None:
-    await rig.slash("declare", title="Database is down")
-    room = rig.room()
-    await rig.bot.platform.archive_channel(ChannelRef(room["id"], room["name"]))
-    everyone = rig.fake.overwrites[int(room["id"])][GUILD_ID]
-    assert everyone["type"] == 0 and int(everyone["deny"]) & (1 << 11)  # Send Messages
-
-
 async def test_export_attaches_the_timeline(rig: Rig) -> None:
     await rig.slash("declare", title="Database is down")
     room = int(rig.room()["id"])
@@ -267,20 +278,29 @@ async def test_export_attaches_the_timeline(rig: Rig) -> None:
     assert "inc-1-timeline.md" in answer.texts()[0]
 
 
-async def test_work_slower_than_three_seconds_is_deferred_then_answered(rig: Rig) -> None:
-    rig.fake.create_delay = 3.5  # Discord takes its time creating the channel
-    answer = await rig.slash("declare", title="Database is down")
-    assert answer.kind == 5 and answer.ephemeral  # "thinking…", only for the declarer
-    assert answer.deleted  # …then taken away, once the answer is in the channel
+async def test_a_declare_is_answered_before_its_channel_exists(rig: Rig) -> None:
+    rig.fake.create_delay = 0.3  # Discord takes its time creating the channel
+    record = await rig.fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Database is down")
+    await asyncio.wait_for(record.answered.wait(), 15)
+    assert record.kind == 4 and not rig.fake.channels_named("inc-1-database-is-down")
+    await rig.settle()
     room = rig.room()
-    said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
-    assert any("Declared" in text and f"<#{room['id']}>" in text for text in said)
+    assert f"<#{room['id']}>" in record.texts()[-1]  # the answer, edited with the link
+
+
+async def test_work_slower_than_the_deadline_is_deferred_then_answered(rig: Rig) -> None:
+    await rig.slash("declare", title="Database is down")
     slow_error = await rig.slash("ack", incident="INC-9")
     assert slow_error.kind == 4 and slow_error.ephemeral  # errors need no deferral
-    rig.bot.answer_within = 0  # a refusal after a deferral stays private
+    rig.bot.answer_within = 0  # from now on, every answer is late
     late = await rig.slash("ack", incident="INC-9")
-    assert late.kind == 5 and late.ephemeral and not late.deleted
-    assert "no incident INC-9" in late.texts()[0].lower() or "INC-9" in late.texts()[0]
+    assert late.kind == 5 and late.ephemeral and not late.deleted  # a refusal stays private
+    assert "there is no incident INC-9" in late.texts()[0]
+    public = await rig.slash("ack", incident="INC-1")
+    assert public.kind == 5 and public.ephemeral  # "thinking…", only for the one who asked
+    assert public.deleted  # …then taken away, once the answer is in the channel
+    said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
+    assert any("INC-1 acknowledged" in text for text in said)
 
 
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
@@ -294,6 +314,7 @@ async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> N
             15,
         )
         await bot.drain()
+        await core.settle()
         room = int(next(c for c in fake.channels.values() if c.get("parent_id"))["id"])
         card = next(m for m in fake.in_channel(room) if m["embeds"])
         form = await fake.click(ALICE, int(card["id"]), "tocsin:status:1")
@@ -306,12 +327,13 @@ async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> N
         ack = await fake.click(BOB, int(card["id"]), "tocsin:ack:1")
         await asyncio.wait_for(ack.answered.wait(), 15)
         await bot.drain()
-        assert (await core.service.view(1)).incident.status == "acknowledged"
+        await core.settle()
+        assert (await core.wiring.views.full(1)).incident.status == "acknowledged"
         assert fake.messages[int(card["id"])]["updates"] == 1
         stale = await fake.submit(ALICE, room, form.data, {"status": "identified"})
         await asyncio.wait_for(stale.answered.wait(), 15)
         assert stale.ephemeral and "opened before Tocsin restarted" in stale.texts()[0]
-        assert (await core.service.view(1)).incident.status == "acknowledged"
+        assert (await core.wiring.views.full(1)).incident.status == "acknowledged"
     finally:
         await bot.close()
         await core.aclose()
@@ -356,7 +378,9 @@ async def test_the_bot_runs_from_its_environment_as_a_user_would(
         record = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="From a real process")
         await asyncio.wait_for(record.answered.wait(), 30)
         assert "Declared" in record.texts()[0]
-        assert any(c.get("name") == "inc-1-from-a-real-process" for c in fake.channels.values())
+        await asyncio.wait_for(record.edited.wait(), 30)
+        (room,) = fake.channels_named("inc-1-from-a-real-process")
+        assert f"<#{room['id']}>" in record.texts()[-1]
     finally:
         process.terminate()
         rest = (await process.stderr.read()).decode()
@@ -397,15 +421,16 @@ async def test_without_message_content_all_but_chat_capture_works(database_url: 
         record = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Quiet")
         await asyncio.wait_for(record.answered.wait(), 15)
         await bot.drain()
+        await core.settle()
         room = int(next(c for c in fake.channels.values() if c.get("parent_id"))["id"])
         said = await fake.say(BOB, room, "typed text, withheld by Discord")
         await fake.react(ALICE, said, "📌")
 
         async def pinned() -> bool:
-            return any(e.kind == "pin" for e in (await core.service.view(1)).events)
+            return any(e.kind == "pin" for e in (await core.wiring.views.full(1)).events)
 
         await eventually(pinned)
-        assert not any(e.kind == "message" for e in (await core.service.view(1)).events)
+        assert not any(e.kind == "message" for e in (await core.wiring.views.full(1)).events)
     finally:
         await bot.close()
         await core.aclose()
@@ -462,19 +487,29 @@ def test_invite_without_a_token_asks_for_the_client_id(tmp_path: Path) -> None:
 )
 def test_discord_settings_are_checked(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
-        Settings.from_env({"DISCORD_TOKEN": TOKEN, **env}, dotenv=False)
+        DiscordSettings.from_env({"DISCORD_TOKEN": TOKEN, **env})
 
 
 def test_the_token_never_appears_in_the_settings_repr() -> None:
+    discord_settings = DiscordSettings.from_env({"DISCORD_TOKEN": TOKEN})
     settings = Settings.from_env({"DISCORD_TOKEN": TOKEN}, dotenv=False)
-    assert settings.discord_token == TOKEN and TOKEN not in repr(settings)
+    assert discord_settings is not None and discord_settings.token == TOKEN
+    assert TOKEN not in repr(settings) + repr(discord_settings)
+
+
+def test_the_category_comes_from_the_discord_table(tmp_path: Path) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_text('[discord]\ncategory = "On fire"\n')
+    config = load_config(path, config_models(discover()))
+    assert config.section("discord", DiscordConfig).category == "On fire"
+    assert load_config(None).section("discord", DiscordConfig).category == "Incidents"
 
 
 async def test_a_process_runs_only_its_share_of_the_shards(database_url: str) -> None:
     fake = FakeDiscord()
     await fake.start()
     shard = (GUILD_ID >> 22) % 2
-    settings = fake.settings(database_url, discord_shard_count=2, discord_shard_ids=(shard,))
+    settings = fake.settings(database_url, DISCORD_SHARD_COUNT="2", DISCORD_SHARD_IDS=str(shard))
     core, bot = await start(settings)
     try:
         assert [i["shard"] for i in fake.identified] == [[shard, 2]]
@@ -500,6 +535,7 @@ async def test_people_are_let_into_a_private_category_only(
         record = await fake.slash(BOB, ANNOUNCE_ID, "declare", title="Secret")
         await asyncio.wait_for(record.answered.wait(), 15)
         await bot.drain()
+        await core.settle()
         room = next(c for c in fake.channels.values() if c.get("parent_id") == str(category))
         let_in = set(fake.overwrites.get(int(room["id"]), {}))
         assert let_in == ({BOB} if private else set())

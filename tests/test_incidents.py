@@ -25,9 +25,15 @@ async def test_declare_creates_channel_card_announcement_and_answers(
     chat: Chat, platform: RecordingPlatform
 ) -> None:
     reply = await chat.run("declare Database is down --sev 2 --service api --desc replica lag")
-    assert reply.ok and not reply.ephemeral
-    assert "Declared **INC-1** (SEV2 major): Database is down" in reply.text
-    assert "#inc-1-database-is-down" in reply.text
+    assert reply.ok and not reply.ephemeral and reply.interim
+    assert (
+        "Declared **INC-1** (SEV2 major): Database is down · setting up its channel" in reply.text
+    )
+    (answer,) = chat.answers()  # once the channel exists, the declarer is told where
+    assert (
+        "Declared **INC-1** (SEV2 major): Database is down · channel #inc-1-database-is-down"
+        in answer
+    )
     channel = platform.channel_named("inc-1-database-is-down")
     assert platform.topics[channel.id].startswith("INC-1 · SEV2 major · triggered")
     assert platform.members[channel.id] == {"alice"}
@@ -41,7 +47,7 @@ async def test_declare_creates_channel_card_announcement_and_answers(
     ]
     (announcement,) = platform.texts("incidents")
     assert "New incident INC-1" in announcement and "#inc-1-database-is-down" in announcement
-    view = await chat.core.service.view(1)
+    view = await chat.core.wiring.views.full(1)
     assert view.incident.commander_key == "fake:alice" and view.incident.status == "triggered"
     assert [r.role for r in view.roles] == ["commander"]
     assert [e.kind for e in view.events] == ["declared", "channel"]
@@ -68,8 +74,10 @@ async def test_every_state_change_edits_the_same_card(
     assert len(platform.cards(room.id)) == 1, "no second card: the first is edited"
     statuses = [next(f.value for f in c.fields if f.name == "Status") for c in card.edits]
     assert statuses[0].endswith("acknowledged") and statuses[-1].endswith("closed")
+    assert len(card.edits) == 9, "each change edits the card once"
+    assert platform.topics[room.id].startswith("INC-1 · SEV1 critical · closed")
     assert card.card is not None and card.card.buttons == ()
-    view = await chat.core.service.view(1)
+    view = await chat.core.wiring.views.full(1)
     i = view.incident
     assert i.declared_at <= i.acknowledged_at <= i.resolved_at <= i.closed_at  # type: ignore[operator]
     assert i.owner_key == "fake:alice" and i.severity == 1 and i.summary == "rolled back"
@@ -98,6 +106,20 @@ async def test_status_updates_are_posted_and_mirrored_to_the_announce_channel(
     assert any("looking at replicas" in t for t in platform.texts("incidents"))
 
 
+async def test_the_topic_follows_severity_and_status_and_only_then(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    room = await declare(chat)
+    await chat.run("sev 1", channel=room)
+    assert platform.topics[room.id].startswith("INC-1 · SEV1 critical · triggered")
+    await chat.run("status monitoring fix deployed", channel=room)
+    assert platform.topics[room.id].startswith("INC-1 · SEV1 critical · monitoring")
+    before = platform.calls.count("set_topic")
+    await chat.run("update error rate back to normal", channel=room)
+    await chat.run("note the cache was cold", channel=room)
+    assert platform.calls.count("set_topic") == before, "no topic change, no call"
+
+
 async def test_buttons_and_forms_do_what_the_commands_do(
     chat: Chat, platform: RecordingPlatform
 ) -> None:
@@ -111,11 +133,13 @@ async def test_buttons_and_forms_do_what_the_commands_do(
     assert (await chat.click("ack", 1, who="bob")).ok
     status_form = await chat.click("status", 1)
     assert status_form.form is not None and status_form.form.incident_id == 1
+    assert status_form.form.title == "Update INC-1"
+    assert [f.name for f in status_form.form.fields] == ["status", "message"]
     reply = await chat.click("status", 1, values={"status": "monitoring", "message": "fixed"})
     assert reply.ok, reply.text
     assert (await chat.click("resolve", 1)).ok
     assert (await chat.click("close", 1)).ok
-    i = (await chat.core.service.view(1)).incident
+    i = (await chat.core.wiring.views.full(1)).incident
     assert (i.title, i.severity, i.owner_key, i.status) == (
         "Checkout errors",
         1,
@@ -128,6 +152,7 @@ async def test_buttons_and_forms_do_what_the_commands_do(
     ("steps", "text", "message"),
     [
         ([], "ack", "acts on an incident: run it in the incident's channel"),
+        ([], "sev 1 INC-9", "there is no incident INC-9"),
         (["resolve"], "ack", "INC-1 is resolved; the only step left is to close it"),
         (["resolve", "close"], "resolve", "INC-1 is closed and cannot change any more"),
         ([], "close", "INC-1 is triggered: resolve it before closing it"),
@@ -145,13 +170,13 @@ async def test_refused_commands_say_why_and_change_nothing(
     room = await declare(chat)
     for step in steps:
         assert (await chat.run(step, channel=room)).ok
-    before = await chat.core.service.view(1)
+    before = await chat.core.wiring.views.full(1)
     edits = len(platform.cards(room.id)[0].edits)
     where = chat.lobby if text == "ack" and not steps else room
     reply = await chat.run(text, channel=where)
     assert not reply.ok and reply.ephemeral
     assert message in reply.text
-    after = await chat.core.service.view(1)
+    after = await chat.core.wiring.views.full(1)
     assert after.incident.model_dump() == before.incident.model_dump()
     assert len(after.events) == len(before.events)
     assert len(platform.cards(room.id)[0].edits) == edits
@@ -163,6 +188,31 @@ async def test_commands_name_an_incident_from_anywhere(chat: Chat) -> None:
     assert reply.ok and "INC-1 acknowledged" in reply.text
     reply = await chat.run("ack INC-42")
     assert not reply.ok and "there is no incident INC-42" in reply.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "sev 1 INC-1",
+        "INC-1 sev 1",
+        "sev INC-1 1",
+        "export md INC-1",
+        "assign operations <@bob> INC-1",
+        "assign INC-1 operations <@bob>",
+        "task add roll back the deploy <@bob> INC-1",
+        "status monitoring rolled back INC-1",
+        "note INC-1 the replica caught up",
+    ],
+)
+async def test_the_incident_may_be_named_anywhere_among_the_arguments(
+    chat: Chat, text: str
+) -> None:
+    await declare(chat)
+    reply = await chat.run(text.replace("INC-1 sev", "sev").replace("INC-1 sev 1", "sev 1"))
+    if text.startswith("INC-1"):
+        reply = await chat.run("sev 1 INC-1")
+    assert reply.ok, reply.text
+    assert "INC-1" in reply.text
 
 
 async def test_a_long_title_is_refused_with_the_limit(
@@ -197,14 +247,19 @@ async def test_channel_names_follow_the_platform_rules(
     assert channel.name.startswith("inc-1-unicode-emoji-very-long-title")
 
 
-async def test_a_platform_failure_after_declaring_keeps_the_incident_and_says_so(
+async def test_a_platform_refusal_after_declaring_keeps_the_incident_and_says_so(
     chat: Chat, platform: RecordingPlatform
 ) -> None:
     platform.fail_on.add("post_card")
     reply = await chat.run("declare Disk full")
-    assert reply.ok
-    assert "Saved, but the channel could not be set up on fake" in reply.text
-    assert (await chat.core.service.view(1)).incident.title == "Disk full"
+    assert reply.ok and "try again" not in reply.text
+    (told,) = chat.answers()
+    assert "INC-1" in told and "setting up the incident's channel failed on fake" in told
+    assert "post\\_card failed" in told and "What was saved stays saved" in told
+    view = await chat.core.wiring.views.full(1)
+    assert view.incident.title == "Disk full"
+    failed = [e for e in view.events if e.kind == "failed"]
+    assert [e.detail for e in failed] == ["setting up the incident's channel"]
 
 
 async def test_an_unexpected_error_gives_an_error_id_and_no_traceback(
@@ -215,10 +270,11 @@ async def test_an_unexpected_error_gives_an_error_id_and_no_traceback(
     async def broken(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    platform.upload_file = broken  # type: ignore[method-assign]
-    reply = await chat.run("export md", channel=room)
+    platform.resolve_user = broken  # type: ignore[method-assign,assignment]
+    reply = await chat.run("assign operations <@bob>", channel=room)
     assert not reply.ok
     assert "Sorry, something went wrong" in reply.text and "boom" not in reply.text
+    assert "nothing was saved" in reply.text
     error_id = reply.text.split("error id `")[1].split("`")[0]
     assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
 
@@ -231,6 +287,7 @@ async def test_export_uploads_the_markdown_timeline(
     reply = await chat.run("export md", channel=room)
     assert reply.ok and "inc-1-timeline.md" in reply.text
     ((channel_id, filename, content),) = platform.files
+    assert await chat.run("export md INC-1") and len(platform.files) == 2
     assert (channel_id, filename) == (room.id, "inc-1-timeline.md")
     document = content.decode()
     assert document.startswith("# INC-1: Database is down")
@@ -246,7 +303,7 @@ async def test_roles_tasks_timeline_and_list_read_back(chat: Chat) -> None:
     assert "☐ 1. page the DBA" in (await chat.run("tasks", channel=room)).text
     timeline = (await chat.run("timeline", channel=room)).text
     assert "made bob the commander" in timeline
-    assert (await chat.core.service.view(1)).incident.commander_key == "fake:bob"
+    assert (await chat.core.wiring.views.full(1)).incident.commander_key == "fake:bob"
     await declare(chat, "Second one")
     listing = (await chat.run("list")).text
     assert listing.index("INC-2") < listing.index("INC-1")
@@ -263,7 +320,7 @@ async def test_a_clock_that_steps_back_never_reverses_the_timestamps(
     await chat.run("ack", channel=room)
     chat.clock.advance(timedelta(hours=-5))
     await chat.run("resolve", channel=room)
-    i = (await core.service.view(1)).incident
+    i = (await core.wiring.views.full(1)).incident
     assert i.declared_at <= i.acknowledged_at <= i.resolved_at  # type: ignore[operator]
     assert i.status == Status.RESOLVED
 
@@ -276,5 +333,17 @@ async def test_concurrent_acks_make_one_owner(chat: Chat) -> None:
         *[chat.run("ack", who=w, channel=room) for w in ("alice", "bob", "carol")]
     )
     assert sum(r.ok for r in replies) == 1
-    events = (await chat.core.service.view(1)).events
+    events = (await chat.core.wiring.views.full(1)).events
     assert [e.kind for e in events].count("acknowledged") == 1
+
+
+async def test_a_note_costs_the_same_on_a_long_timeline(
+    chat: Chat, platform: RecordingPlatform
+) -> None:
+    """A change reads the incident row, not its timeline: what a card shows is kept on it."""
+    room = await declare(chat)
+    await chat.run("status identified the replica", channel=room)
+    for n in range(30):
+        await chat.run(f"note {n}", channel=room)
+    card = platform.cards(room.id)[0].card
+    assert card is not None and "the replica" in card.body

@@ -7,12 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.commands import default_registry
+from bot.commands.parse import Parser
 from bot.config import TocsinConfig
-from bot.grammar import COMMANDS
+from bot.durations import format_duration as span
+from bot.durations import parse_duration
 from bot.identity import Directory, Person
 from bot.lifecycle import Status
-from bot.presenter import STATUS_ICONS, IncidentView, Presenter
+from bot.presenter import STATUS_ICONS, Presenter
 from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich, format_duration
+from bot.views import IncidentView
 from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -41,6 +45,11 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
         acknowledged_at=T0 + timedelta(minutes=2),
         resolved_at=T0 + timedelta(hours=1),
         updated_at=T0 + timedelta(hours=1),
+        platform="fake",
+        last_update_at=T0 + timedelta(minutes=5),
+        last_update_by=HOSTILE,
+        last_update_text=HOSTILE,
+        open_tasks=1,
     )
     events = [
         TimelineEvent(
@@ -67,6 +76,12 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
                 ("resolved", ""),
                 ("closed", ""),
                 ("cancelled", ""),
+                ("message", ""),
+                ("edit", ""),
+                ("pin", ""),
+                ("joined", ""),
+                ("reminder", "late by 4m"),
+                ("failed", "setting up the channel"),
                 ("something_new", ""),
             ]
         )
@@ -116,21 +131,10 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
 
 
 DIALECTS = [PlainDialect(), MarkdownDialect()]
-REPLY_KINDS = [
-    "declared",
-    "acknowledged",
-    "status",
-    "update",
-    "severity",
-    "role",
-    "note",
-    "task_added",
-    "task_done",
-    "resolved",
-    "closed",
-    "cancelled",
-    "exported",
-]
+REGISTRY = default_registry()
+PARSER = Parser(REGISTRY, TocsinConfig())
+HELP_LINES = [{"usage": PARSER.usage(s), "spec": s} for s in REGISTRY.commands("incident")]
+ONE_COMMAND = next(REGISTRY.commands("incident"))
 
 
 def contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
@@ -145,25 +149,62 @@ def contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
         ],
         "error": [
             {**base, "message": HOSTILE, "error_id": None},
-            {**base, "message": "", "error_id": "abc123"},
+            {**base, "message": "", "error_id": "abc123", "saved": False},
+            {**base, "message": "", "error_id": "abc123", "saved": True},
         ],
         "help": [
-            {**base, "commands": COMMANDS, "unknown": None, "suggestion": None},
-            {**base, "commands": COMMANDS, "unknown": HOSTILE, "suggestion": "resolve"},
-        ],
-        "reply": [
             {
                 **base,
-                "view": view,
-                "kind": k,
-                "warnings": ["x failed"],
-                "person": Person("bob", HOSTILE),
-                "role": "operations",
-                "task": view.tasks[0],
-                "number": 1,
-                "filename": "inc-7-timeline.md",
-            }
-            for k in REPLY_KINDS
+                "root": "incident",
+                "command": None,
+                "commands": HELP_LINES,
+                "title": "Tocsin",
+                "unknown": None,
+                "suggestion": None,
+            },
+            {
+                **base,
+                "root": "incident",
+                "command": None,
+                "commands": HELP_LINES,
+                "title": "Tocsin",
+                "unknown": HOSTILE,
+                "suggestion": "resolve",
+            },
+            {
+                **base,
+                "root": "incident",
+                "unknown": None,
+                "command": {
+                    "usage": PARSER.usage(ONE_COMMAND),
+                    "spec": ONE_COMMAND,
+                    "args": ONE_COMMAND.args,
+                },
+            },
+        ],
+        "failed": [
+            {
+                **base,
+                "ref": "INC-7",
+                "what": "setting up the channel",
+                "where": "fake",
+                "error": HOSTILE,
+                "error_id": None,
+                "attempts": 8,
+            },
+            {
+                **base,
+                "ref": "INC-7",
+                "what": "setting up the channel",
+                "where": "fake",
+                "error": "",
+                "error_id": "abc123",
+                "attempts": 1,
+            },
+        ],
+        "reminder": [
+            {**base, "view": view, "quiet": timedelta(minutes=16), "late": None},
+            {**base, "view": view, "quiet": timedelta(hours=2), "late": timedelta(hours=1)},
         ],
         "list": [
             {**base, "incidents": [view.incident], "scope": "open"},
@@ -193,16 +234,42 @@ def contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
     }
 
 
+def reply_contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
+    base = {"config": TocsinConfig(), "icons": STATUS_ICONS}
+    extra = {
+        "declared": [{"setting_up": True}, {"setting_up": False}],
+        "role": [{"person": Person("bob", HOSTILE), "role": "operations"}],
+        "task_added": [{"task": view.tasks[0]}],
+        "task_done": [{"number": 1}],
+        "exported": [{"filename": "inc-7-timeline.md"}],
+    }
+    kinds = [p.name.removesuffix(".j2") for p in (TEMPLATES / "reply").glob("*.j2")]
+    return {
+        f"reply/{kind}": [{**base, "view": view, **more} for more in extra.get(kind, [{}])]
+        for kind in kinds
+    }
+
+
+def all_contexts() -> dict[str, list[dict[str, object]]]:
+    return contexts(make_view()) | reply_contexts(make_view())
+
+
 def test_every_template_file_is_covered() -> None:
     names = {p.name.removesuffix(".j2") for p in TEMPLATES.glob("*.j2")}
-    assert names - {"_event"} == set(contexts(make_view()))
+    assert names == set(contexts(make_view()))
+    kinds = {p.name.removesuffix(".j2") for p in (TEMPLATES / "event").glob("*.j2")}
+    shown = {e.kind for e in make_view().events} | {"_other"}
+    assert kinds <= shown, "every timeline event template is drawn by the timeline test"
+    handlers = {spec.key for spec in REGISTRY.commands("incident") if spec.public}
+    replies = {p.name.removesuffix(".j2") for p in (TEMPLATES / "reply").glob("*.j2")}
+    assert len(replies) >= len(handlers) - 3, "each change has its answer's template"
 
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
-@pytest.mark.parametrize("template", sorted(contexts(make_view())))
+@pytest.mark.parametrize("template", sorted(all_contexts()))
 def test_template_renders_and_defuses_user_text(dialect: object, template: str) -> None:
     renderer = Renderer(dialect, lambda key: None)  # type: ignore[arg-type]
-    for context in contexts(make_view())[template]:
+    for context in all_contexts()[template]:
         out = renderer.render(template, **context)
         assert isinstance(out, Rich)
         assert out.strip(), f"{template} rendered nothing"
@@ -246,7 +313,7 @@ def test_mentions_use_platform_ids_when_known() -> None:
 
 
 def test_card_has_buttons_for_its_status() -> None:
-    presenter = Presenter(TocsinConfig(), Directory(TocsinConfig()))
+    presenter = Presenter(TocsinConfig(), Directory(TocsinConfig()), REGISTRY)
 
     class P:
         name = "fake"
@@ -267,3 +334,20 @@ def test_durations_read_naturally() -> None:
     assert format_duration(timedelta(minutes=3, seconds=5)) == "3m 05s"
     assert format_duration(timedelta(hours=26, minutes=1)) == "26h 01m"
     assert format_duration(None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("15m", 900), ("1h30m", 5400), ("2d", 172800), ("1w", 604800), (" 2H ", 7200)],
+)
+def test_durations_are_written_as_people_write_them(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+    assert (
+        parse_duration(span(timedelta(seconds=seconds)).replace(" ", "")).total_seconds() == seconds
+    )
+
+
+@pytest.mark.parametrize("text", ["5 minutes", "-5m", "0s", "", "m", "5", "1m1h", "1h1h", "1.5h"])
+def test_durations_that_do_not_parse_say_how_to_write_them(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        parse_duration(text)

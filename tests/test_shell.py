@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from pathlib import Path
 
 from tests.cli import tocsin, tocsin_env
@@ -39,8 +41,14 @@ def test_shell_runs_an_incident_and_carries_on_after_a_restart(
     assert first.returncode == 0, first.stderr
     out = first.stdout
     assert "[#inc-1-checkout-returns-500] channel created" in out
+    assert "[#inc-1-checkout-returns-500] 📌 pinned the card" in out
     assert "[#incidents] 🚨 New incident INC-1 · SEV1 critical: Checkout returns 500" in out
-    assert "→ ✅ Declared INC-1 (SEV1 critical)" in out
+    assert (
+        "→ ✅ Declared INC-1 (SEV1 critical): Checkout returns 500 · "
+        "channel #inc-1-checkout-returns-500"
+    ) in out
+    # What a line set going is shown before the next line is read.
+    assert out.index("New incident INC-1") < out.index("(now in #inc-1-checkout-returns-500)")
     assert "└ [1] Acknowledge  [2] Update status  [3] Resolve" in out
     assert "→ 👍 INC-1 acknowledged by @alice: you own it now." in out
     assert "→ 🎯 INC-1 is now identified." in out
@@ -48,7 +56,7 @@ def test_shell_runs_an_incident_and_carries_on_after_a_restart(
     assert "(you are now @bob)" in out
     assert "→ @bob is now the operations of INC-1." in out
     assert "→ (only you) ⚠️ '9' is not a severity: use 1-4" in out
-    assert "⚠️ `frobnicate` is not an incident command." in out
+    assert "⚠️ `frobnicate` is not a /incident command." in out
     assert "this line is never read" not in out and "INC-1 is resolved" not in out
 
     second = tocsin("shell", "--as", "carol", cwd=tmp_path, env=env, stdin=SECOND)
@@ -114,3 +122,52 @@ def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path
     assert "⚠️ there is no button 7" in out
     assert "#incidents is not an incident channel: chat here is not recorded" in out
     assert "/page is not a Tocsin command" in out
+
+
+async def test_an_overdue_update_is_reminded_in_the_channel(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A real shell, a 2 s update interval: the commander is reminded once per interval."""
+    (tmp_path / "tocsin.toml").write_text(
+        '[severities.SEV1]\nlabel = "critical"\nupdate_every = "2s"\n'
+    )
+    env = tocsin_env(database_url, TOCSIN_SWEEP_EVERY="1s")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "shell",
+        "--as",
+        "alice",
+        cwd=tmp_path,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(b"/incident declare Queue stuck --sev 1\n")
+    await process.stdin.drain()
+    seen = ""
+    try:
+        while seen.count("⏰ INC-1 has had no status update") < 2:
+            line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert line, "the shell ended early:\n" + seen
+            seen += line.decode()
+        process.stdin.write(b"#inc-1-queue-stuck\n/incident resolve fixed\n")
+        await process.stdin.drain()
+        while "INC-1 is resolved" not in seen:
+            seen += (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
+        reminders = seen.count("⏰ INC-1")
+        await asyncio.sleep(3)  # two more intervals: resolved, so no reminder
+        process.stdin.close()
+        rest = (await asyncio.wait_for(process.stdout.read(), timeout=30)).decode()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+    assert (
+        "[#inc-1-queue-stuck] ⏰ INC-1 has had no status update for 2s. @alice, please post one"
+        in seen
+    )
+    assert rest.count("⏰") == 0 and reminders == 2

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -23,8 +23,11 @@ from aiohttp.test_utils import TestServer
 from adapters.slack.app import SlackAdapter
 from adapters.slack.manifest import manifest
 from adapters.slack.platform import SlackPlatform, make_client
-from bot.app import Core, mount_slack, open_core
+from adapters.slack.plugin import SlackSettings, mount_slack
+from bot.app import Core, open_core
+from bot.commands import default_registry
 from bot.errors import ConfigError, UserError
+from bot.plugins import Host
 from bot.settings import Settings
 from bot.web import make_web_app
 from tests.cli import spawn, tocsin_env
@@ -58,6 +61,7 @@ class Rig:
     adapter: SlackAdapter
     server: TestServer
     http: aiohttp.ClientSession
+    acks: list[dict[str, Any]] = field(default_factory=list)
 
     async def post(
         self,
@@ -79,8 +83,16 @@ class Rig:
             self.server.make_url("/slack/events"), data=body.encode(), headers=sent
         ) as response:
             status = response.status
-        await self.adapter.drain()
+            if response.content_type == "application/json":
+                self.acks.append(await response.json())
+        await self.settle()
         return status
+
+    async def settle(self) -> None:
+        """Wait for the answers after acks, and for the effects the requests caused."""
+        await self.adapter.drain()
+        await self.core.settle()
+        await self.adapter.drain()
 
     async def command(
         self, text: str, user: str = "U1ALICE", channel: str = "C0ANNOUNCE", **extra: str
@@ -175,7 +187,9 @@ class Rig:
         return await self.post(body, "application/json", headers=headers)
 
     def responses(self) -> list[str]:
-        return [r.get("text", "") for r in self.fake.responses]
+        """Everything the person was answered: in acks, and through response_url."""
+        said = [a.get("text", "") for a in self.acks if a.get("text")]
+        return said + [r.get("text", "") for r in self.fake.responses]
 
     def room(self, number: int = 1) -> dict[str, Any]:
         return next(
@@ -183,26 +197,29 @@ class Rig:
         )
 
 
+def slack_settings(database_url: str, fake: FakeSlack, **env: str) -> Settings:
+    values = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.url}
+    return Settings(database_url=database_url, env={**values, **env})
+
+
 async def start_tocsin(
-    settings: Settings, fake: FakeSlack
+    settings: Settings, fake: FakeSlack, **worker: Any
 ) -> tuple[Core, SlackAdapter, web.Application]:
     """Tocsin's core and Slack adapter on ``settings``, talking to ``fake``."""
     platform = SlackPlatform(make_client(TOKEN, fake.url), per_channel_interval=0)
-    core = await open_core(settings, {platform.name: platform})
-    web_app = make_web_app(core.engine, core.service.counts)
-    return core, mount_slack(core, platform, web_app), web_app
+    core = await open_core(settings, {platform.name: platform}, **worker)
+    web_app = make_web_app(core)
+    slack = SlackSettings.from_env(settings.env)
+    assert slack is not None
+    mounted = mount_slack(Host(core, web_app, settings), slack, platform)
+    return core, mounted.adapter, web_app
 
 
 @pytest.fixture
 async def rig(database_url: str) -> AsyncIterator[Rig]:
     fake = FakeSlack()
     await fake.start()
-    settings = Settings(
-        database_url=database_url,
-        slack_bot_token=TOKEN,
-        slack_signing_secret=SECRET,
-        slack_api_url=fake.url,
-    )
+    settings = slack_settings(database_url, fake)
     core, adapter, web_app = await start_tocsin(settings, fake)
     server = TestServer(web_app, host="127.0.0.1", port=0)
     await server.start_server()
@@ -255,7 +272,7 @@ async def test_the_card_is_updated_in_place_by_buttons(rig: Rig) -> None:
     cards = [m for m in rig.fake.in_channel(room["id"]) if m.blocks]
     assert len(cards) == 1 and cards[0].updates == 4
     assert not any(b["type"] == "actions" for b in cards[0].blocks)
-    assert (await rig.core.service.view(1)).incident.status == "closed"
+    assert (await rig.core.wiring.views.full(1)).incident.status == "closed"
     assert any("replica promoted" in m.text for m in rig.fake.in_channel("C0ANNOUNCE"))
 
 
@@ -396,7 +413,7 @@ async def test_channel_messages_edits_deletions_and_pins_reach_the_timeline(rig:
         },
         "Ev7",
     )
-    events = (await rig.core.service.view(1)).events
+    events = (await rig.core.wiring.views.full(1)).events
     texts = {(e.kind, e.actor_name, e.text) for e in events}
     assert ("message", "bob", "replication lag 40s") in texts
     assert ("edit", "bob", "replication lag 45s") in texts
@@ -419,7 +436,7 @@ async def test_a_retried_event_is_processed_once(rig: Rig) -> None:
     await rig.event(
         event, "EvSame", headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
     )
-    events = (await rig.core.service.view(1)).events
+    events = (await rig.core.wiring.views.full(1)).events
     assert [e.text for e in events if e.kind == "message"] == ["once"]
 
 
@@ -456,13 +473,14 @@ async def test_unsigned_or_stale_requests_are_refused_and_change_nothing(
     assert "conversations.create" not in rig.fake.calls
 
 
-async def test_a_failure_after_the_ack_is_told_to_the_user(rig: Rig) -> None:
+async def test_a_platform_refusal_is_told_to_the_user_and_changes_nothing(rig: Rig) -> None:
     rig.fake.users.pop("U2BOB")  # users.info will fail for bob
     await rig.command("declare Database is down")
     room = rig.room()["id"]
     await rig.command("assign operations <@U2BOB>", channel=room)
-    assert "Slack refused users.info: user_not_found" in rig.responses()[-1].replace("\u200b", "")
-    assert [r.role for r in (await rig.core.service.view(1)).roles] == ["commander"]
+    assert rig.acks[-1]["response_type"] == "ephemeral"
+    assert "Slack refused users.info: user_not_found" in rig.acks[-1]["text"].replace("\u200b", "")
+    assert [r.role for r in (await rig.core.wiring.views.full(1)).roles] == ["commander"]
 
 
 async def test_a_rate_limit_during_declare_is_waited_out(rig: Rig) -> None:
@@ -479,9 +497,7 @@ async def test_socket_mode_runs_the_same_flow_without_http(database_url: str) ->
     await fake.start()
     settings = Settings(
         database_url=database_url,
-        slack_bot_token=TOKEN,
-        slack_app_token=APP_TOKEN,
-        slack_api_url=fake.url,
+        env={"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": APP_TOKEN, "SLACK_API_URL": fake.url},
     )
     core, adapter, web_app = await start_tocsin(settings, fake)
     try:
@@ -509,6 +525,7 @@ async def test_socket_mode_runs_the_same_flow_without_http(database_url: str) ->
         )
         assert ack["envelope_id"].startswith("env-")
         await adapter.drain()
+        await core.settle()
         room = next(c for c in fake.channels.values() if c["name"] == "inc-1-queue-stuck")
         assert fake.in_channel(room["id"])
         await fake.send_envelope(
@@ -528,7 +545,7 @@ async def test_socket_mode_runs_the_same_flow_without_http(database_url: str) ->
                 },
             },
         )
-        events = (await core.service.view(1)).events
+        events = (await core.wiring.views.full(1)).events
         assert ("message", "consumer restarted") in {(e.kind, e.text) for e in events}
     finally:
         await adapter.close()
@@ -552,19 +569,24 @@ async def test_posting_keeps_to_one_message_per_interval_per_channel() -> None:
 
 
 def test_the_manifest_names_the_commands_scopes_events_and_urls() -> None:
-    app = manifest("https://tocsin.example.com/base/")
+    app = manifest("https://tocsin.example.com/base/", default_registry())
     url = "https://tocsin.example.com/base/slack/events"
-    assert app["features"]["slash_commands"][0]["url"] == url
+    commands = app["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/incident", "/oncall"]
+    assert all(c["url"] == url for c in commands)
+    assert "declare" in commands[0]["usage_hint"] and "page" not in json.dumps(app)
     assert app["settings"]["event_subscriptions"]["request_url"] == url
     assert app["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
     assert {"commands", "chat:write", "channels:manage", "pins:write", "files:write"} <= set(
         app["oauth_config"]["scopes"]["bot"]
     )
-    socket = manifest(None, socket_mode=True)
+    socket = manifest(None, default_registry(), socket_mode=True)
     assert socket["settings"]["socket_mode_enabled"] is True
     assert "url" not in socket["features"]["slash_commands"][0]
     with pytest.raises(UserError, match="must be the public https://"):
-        manifest("http://localhost:3000")
+        manifest("http://localhost:3000", default_registry())
+    with pytest.raises(UserError, match="and none was given"):
+        manifest(None, default_registry())
 
 
 @pytest.mark.parametrize(
@@ -582,14 +604,14 @@ def test_the_manifest_names_the_commands_scopes_events_and_urls() -> None:
 )
 def test_slack_settings_are_checked(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        Settings.from_env(env, dotenv=False)
+        SlackSettings.from_env(env)
 
 
 def test_secrets_never_appear_in_the_settings_repr() -> None:
-    settings = Settings.from_env(
-        {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET}, dotenv=False
-    )
-    assert TOKEN not in repr(settings) and SECRET not in repr(settings)
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET}
+    slack = SlackSettings.from_env(env)
+    settings = Settings.from_env(env, dotenv=False)
+    assert TOKEN not in repr(settings) + repr(slack) and SECRET not in repr(settings) + repr(slack)
 
 
 async def test_the_app_runs_from_its_environment_as_a_user_would(
@@ -640,10 +662,7 @@ async def test_the_app_runs_from_its_environment_as_a_user_would(
             ) as response,
         ):
             assert response.status == 200
-        for _ in range(200):
-            if fake.responses:
-                break
-            await asyncio.sleep(0.1)
+        await fake.answered.wait()
         assert "Declared" in fake.responses[0]["text"]
         assert any(c["name"] == "inc-1-from-a-real-process" for c in fake.channels.values())
     finally:

@@ -103,6 +103,8 @@ class Interaction:
     deleted: bool = False
     first_answer_at: float | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
+    edited: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the first answer is edited (a declare's, with its channel)."""
 
     @property
     def kind(self) -> int | None:
@@ -178,6 +180,7 @@ class FakeDiscord:
             ("PATCH", "/channels/{channel}", self._edit_channel),
             ("PUT", "/channels/{channel}/permissions/{target}", self._overwrite),
             ("POST", "/channels/{channel}/messages", self._post),
+            ("GET", "/channels/{channel}/messages", self._history),
             ("PATCH", "/channels/{channel}/messages/{message}", self._edit),
             ("PUT", "/channels/{channel}/messages/pins/{message}", self._pin),
             ("POST", "/interactions/{id}/{token}/callback", self._callback),
@@ -196,16 +199,19 @@ class FakeDiscord:
         self.url = f"http://127.0.0.1:{port}{api}"
         self.gateway_url = f"ws://127.0.0.1:{port}/gateway"
 
-    def settings(self, database_url: str, **extra: Any) -> Settings:
-        """Tocsin's settings for a bot on this fake, its commands synced to the fake server."""
-        return Settings(
-            database_url=database_url,
-            discord_token=TOKEN,
-            discord_api_url=self.url,
-            discord_gateway_url=self.gateway_url,
-            discord_guild_ids=(GUILD_ID,),
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of a bot on this fake, its commands synced to the fake server."""
+        return {
+            "DISCORD_TOKEN": TOKEN,
+            "DISCORD_API_URL": self.url,
+            "DISCORD_GATEWAY_URL": self.gateway_url,
+            "DISCORD_GUILD_IDS": str(GUILD_ID),
             **extra,
-        )
+        }
+
+    def settings(self, database_url: str, config_path: Any = None, **extra: str) -> Settings:
+        """Tocsin's settings for a bot on this fake."""
+        return Settings(database_url=database_url, config_path=config_path, env=self.env(**extra))
 
     async def close(self) -> None:
         for session in list(self.sessions):
@@ -441,6 +447,9 @@ class FakeDiscord:
             raise Refused(404, 10003, "Unknown Channel")
         return self.channels[channel_id]
 
+    def channels_named(self, name: str) -> list[dict[str, Any]]:
+        return [c for c in self.channels.values() if c.get("name") == name]
+
     def named(self, name: str) -> dict[str, Any]:
         return next(c for c in self.channels.values() if c.get("name") == name)
 
@@ -592,9 +601,26 @@ class FakeDiscord:
         await self.pin(channel_id, message_id, BOT_ID)
         return web.Response(status=204)
 
+    async def _history(self, request: web.Request) -> web.Response:
+        """A channel's messages, newest first, as Discord returns them."""
+        channel_id = int(request.match_info["channel"])
+        self.channel(channel_id)
+        limit = min(int(request.query.get("limit", "50")), 100)
+        after = int(request.query.get("after", "0"))
+        before = int(request.query.get("before", str(1 << 63)))
+        found = [
+            m
+            for m in self.in_channel(channel_id)
+            if after < int(m["id"]) < before and m["type"] == 0
+        ]
+        found.sort(key=lambda m: int(m["id"]), reverse=True)
+        return _json(found[:limit])
+
     async def pin(self, channel_id: int, message_id: int, by: int) -> None:
         if message_id not in self.messages:
             raise Refused(404, 10008, "Unknown Message")
+        if message_id in self.pins.get(channel_id, []):
+            return  # pinned already: Discord says nothing more
         self.pins.setdefault(channel_id, []).append(message_id)
         self.messages[message_id]["pinned"] = True
         notice = self._message(channel_id, by, {}, kind=6)
@@ -814,6 +840,7 @@ class FakeDiscord:
         flags = (record.data.get("flags") or 0) if record.kind == 5 else 0
         record.original = {**(record.original or {}), **body, "flags": flags}
         record.answered.set()
+        record.edited.set()
         message = self._message(int(record.payload["channel_id"]), BOT_ID, record.original)
         self.messages.pop(int(message["id"]))
         return _json(message)

@@ -61,6 +61,8 @@ class FakeSlack:
         self.socket: web.WebSocketResponse | None = None
         self.socket_connected = asyncio.Event()
         self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.answered = asyncio.Event()
+        """Set when something is posted to a response_url."""
         self._acked = asyncio.Condition()
         self.channel("incidents", "C0ANNOUNCE")
 
@@ -188,6 +190,7 @@ class FakeSlack:
 
     async def _response(self, request: web.Request) -> web.Response:
         self.responses.append({"key": request.match_info["key"], **await request.json()})
+        self.answered.set()
         return web.json_response({"ok": True})
 
     # methods
