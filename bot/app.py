@@ -9,6 +9,7 @@ import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,10 +60,11 @@ class Core:
     def add_platform(self, platform: ChatPlatform) -> None:
         self.wiring.platforms[platform.name] = platform
 
-    async def settle(self) -> None:
-        """Wait for the effects of what was done so far (tests; the shell between lines)."""
+    async def settle(self, within: float = 0.0) -> None:
+        """Wait for the effects of what was done so far (tests; the shell between lines);
+        ``within`` seconds: also for retries falling due that soon."""
         if self.worker is not None:
-            await self.worker.settle()
+            await self.worker.settle(within=timedelta(seconds=within))
 
     async def aclose(self, grace: float = 5.0) -> None:
         try:
@@ -201,11 +203,16 @@ async def declare_offline(
 
 async def run_server(settings: Settings, plugins: Mapping[str, PlatformPlugin]) -> None:
     """``tocsin run``: the web server, every configured platform and the worker, until
-    SIGINT/SIGTERM (or a platform's connection ends for good)."""
+    SIGINT/SIGTERM (or a platform's connection ends for good). A signal during start-up
+    stops it too, cleanly."""
     from aiohttp import web
 
     from bot.web import make_web_app
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     config = load_config(settings.config_path, config_models(plugins))
     chosen = [plugin for plugin in plugins.values() if plugin.configured(settings)]
     core = await open_core(settings, {}, config=config)
@@ -213,37 +220,54 @@ async def run_server(settings: Settings, plugins: Mapping[str, PlatformPlugin]) 
     runner = web.AppRunner(web_app, access_log=None)
     mounted: list[Mounted] = []
     try:
-        host = Host(core, web_app, settings)
-        for plugin in chosen:
-            mount = await plugin.mount(host)
-            core.add_platform(mount.platform)
-            mounted.append(mount)
-        await runner.setup()
-        for mount in mounted:
-            await mount.start()
-        site = web.TCPSite(runner, settings.http_host, settings.http_port)
-        await site.start()
-        assert core.worker is not None
-        await core.worker.start()
-        port = runner.addresses[0][1] if runner.addresses else settings.http_port
-        log.info("listening on http://%s:%s (/healthz, /metrics)", settings.http_host, port)
-        if not mounted:
-            log.warning(
-                "no chat platform is configured, so only the HTTP server runs. Set "
-                "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or DISCORD_TOKEN for "
-                "Discord (see the README); to try Tocsin without one, run: tocsin shell"
-            )
-        await _until_stopped(mounted)
+        starting = asyncio.ensure_future(_start(core, settings, web_app, runner, chosen, mounted))
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        else:
+            stopping.cancel()
+            starting.result()
+            await _until_stopped(stop, mounted)
         log.info("stopping")
     finally:
         await _shut_down(core, runner, mounted)
 
 
-async def _until_stopped(mounted: list[Mounted]) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+async def _start(
+    core: Core,
+    settings: Settings,
+    web_app: Any,
+    runner: Any,
+    chosen: list[PlatformPlugin],
+    mounted: list[Mounted],
+) -> None:
+    from aiohttp import web
+
+    host = Host(core, web_app, settings)
+    for plugin in chosen:
+        mount = await plugin.mount(host)
+        core.add_platform(mount.platform)
+        mounted.append(mount)
+    await runner.setup()
+    for mount in mounted:
+        await mount.start()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    assert core.worker is not None
+    await core.worker.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.http_port
+    log.info("listening on http://%s:%s (/healthz, /metrics)", settings.http_host, port)
+    if not mounted:
+        log.warning(
+            "no chat platform is configured, so only the HTTP server runs. Set "
+            "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or DISCORD_TOKEN for "
+            "Discord (see the README); to try Tocsin without one, run: tocsin shell"
+        )
+
+
+async def _until_stopped(stop: asyncio.Event, mounted: list[Mounted]) -> None:
     ends = {
         asyncio.ensure_future(end): m.platform.name
         for m in mounted

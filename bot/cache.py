@@ -29,6 +29,9 @@ class Bounded(Generic[K, V]):
             self._items.popitem(last=False)
         return value
 
+    def discard(self, key: K) -> None:
+        self._items.pop(key, None)
+
     def setdefault(self, key: K, make: Callable[[], V]) -> V:
         found = self.get(key)
         return found if found is not None else self.put(key, make())

@@ -236,12 +236,7 @@ class OpenChannel:
             channel_name(prefix, view.number, incident.title, platform.channel_rules, attempt)
             for attempt in range(MAX_NAME_ATTEMPTS)
         ]
-        channel = None
-        if run.retrying:
-            for name in names:
-                channel = await platform.own_channel(name, marker, near)
-                if channel is not None:
-                    break
+        channel = await platform.own_channel(names, marker, near) if run.retrying else None
         if channel is None:
             channel = await self._create(run, names, topic, near)
         now = w.clock.now()

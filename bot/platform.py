@@ -6,6 +6,7 @@ adapter that cannot do something raises :class:`bot.errors.Unsupported`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -109,10 +110,10 @@ class ChatPlatform(Protocol):
         ...
 
     async def own_channel(
-        self, name: str, marker: str, near: ChannelRef | None = None
+        self, names: Sequence[str], marker: str, near: ChannelRef | None = None
     ) -> ChannelRef | None:
-        """The channel ``name`` if this bot created it (its topic starting with ``marker``
-        where the platform cannot say who created a channel), else None."""
+        """The first of ``names`` that is a channel this bot created (its topic starting
+        with ``marker`` where the platform cannot say who created a channel), else None."""
         ...
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:

@@ -326,14 +326,22 @@ class Worker:
         with contextlib.suppress(StorageError):
             await jobs.purge(self._w.sessions, before=self._w.clock.now() - PURGE_AFTER)
 
-    async def settle(self) -> None:
-        """Wait until nothing due is left to run here (tests, the shell between lines)."""
+    async def settle(self, *, within: timedelta = timedelta(0)) -> None:
+        """Wait until nothing due is left to run here (tests, the shell between lines);
+        with ``within``, also for what falls due that soon (retries after a backoff)."""
         while True:
             await self._queue.join()
             if self._sweeping is not None:
                 await asyncio.gather(self._sweeping, return_exceptions=True)
-            if await self.sweep() == 0 and self._queue.empty():
+            if await self.sweep() > 0 or not self._queue.empty():
+                continue
+            if within <= timedelta(0):
                 return
+            due = await jobs.next_due(self._w.sessions, platforms=list(self._w.platforms))
+            wait = (due - self._w.clock.now()) if due is not None else None
+            if wait is None or wait > within:
+                return
+            await asyncio.sleep(max(0.0, wait.total_seconds()))
 
     async def stop(self, grace: float = 5.0) -> None:
         """Stop taking jobs; finish what runs within ``grace`` seconds; hand the rest back."""

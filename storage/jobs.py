@@ -247,6 +247,20 @@ async def move(session: AsyncSession, *, subject: str, kind: str, due_at: dateti
     return int(result.rowcount)
 
 
+async def next_due(
+    sessions: SessionFactory, *, platforms: Collection[str] | None = None
+) -> datetime | None:
+    """When the soonest pending row (of ``platforms``) falls due, if there is one."""
+    query = select(func.min(Job.due_at)).where(col(Job.status) == PENDING)
+    if platforms is not None:
+        query = query.where(
+            or_(col(Job.platform).is_(None), col(Job.platform).in_(list(platforms)))
+        )
+    async with sessions() as session:
+        value: datetime | None = (await session.exec(query)).first()
+        return value  # min() keeps the column's type: an aware UTC datetime
+
+
 async def counts(sessions: SessionFactory) -> dict[str, int]:
     """How many rows there are in each status."""
     async with sessions() as session:

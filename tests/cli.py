@@ -45,3 +45,59 @@ async def spawn(
         stdout=stdout,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+class Running:
+    """A ``tocsin run`` subprocess whose log is read as it comes (so it never blocks on a
+    full pipe), to wait for a line, and to stop or kill it."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.log = ""
+        self._grew = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def start(cls, cwd: Path, env: dict[str, str], ready: str) -> Running:
+        """``tocsin run``, once its log says ``ready``."""
+        process = await spawn("run", cwd=cwd, env=env, stdout=asyncio.subprocess.DEVNULL)
+        running = cls(process)
+        await running.wait_for(ready)
+        return running
+
+    async def _read(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self.log += line.decode()
+            self._grew.set()
+
+    async def wait_for(self, text: str, within: float = 60) -> None:
+        deadline = asyncio.get_running_loop().time() + within
+        while text not in self.log:
+            left = deadline - asyncio.get_running_loop().time()
+            assert left > 0 and not self._reader.done(), f"never logged {text!r}:\n{self.log}"
+            self._grew.clear()
+            try:
+                await asyncio.wait_for(self._grew.wait(), timeout=min(left, 1))
+            except TimeoutError:
+                continue
+
+    @property
+    def port(self) -> int:
+        import re
+
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log)
+        assert found, self.log
+        return int(found.group(1))
+
+    async def kill(self) -> None:
+        self.process.kill()
+        await self.process.wait()
+        await self._reader
+
+    async def stop(self, within: float = 30) -> int:
+        """SIGTERM; its exit code once it has exited."""
+        self.process.terminate()
+        code = await asyncio.wait_for(self.process.wait(), timeout=within)
+        await self._reader
+        return code

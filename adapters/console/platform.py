@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from itertools import count
 from typing import TextIO
@@ -60,9 +61,9 @@ class ConsolePlatform:
         return ref
 
     async def own_channel(
-        self, name: str, marker: str, near: ChannelRef | None = None
+        self, names: Sequence[str], marker: str, near: ChannelRef | None = None
     ) -> ChannelRef | None:
-        return self._channels.get(name) if name in self._made else None
+        return next((self._channels[n] for n in names if n in self._made), None)
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         clean = valid_channel(name) or "incidents"

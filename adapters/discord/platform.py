@@ -143,31 +143,34 @@ class DiscordPlatform:
         self, name: str, topic: str, near: ChannelRef | None = None
     ) -> ChannelRef:
         guild = await self.guild_for(near)
-        async with self._lock:
-            # Discord allows two channels of one name: Tocsin does not.
-            if (guild.id, name) in self._made or any(c.name == name for c in guild.channels):
-                raise ChannelNameTaken(name)
-            category = await self._category_in(guild)
+        # Discord allows two channels of one name: Tocsin does not. The name is held while
+        # it is created (not the lock: a call that hangs must not hold up other declares).
+        if (guild.id, name) in self._made or any(c.name == name for c in guild.channels):
+            raise ChannelNameTaken(name)
+        self._made.put((guild.id, name), True)
+        try:
+            async with self._lock:
+                category = await self._category_in(guild)
             with refused(f"creating #{name}"):
                 channel = await guild.create_text_channel(
                     name, category=category, topic=topic[:1024]
                 )
-            self._made.put((guild.id, channel.name), True)
+        except BaseException:
+            self._made.discard((guild.id, name))  # not made (or not known to be): free again
+            raise
         return ChannelRef(str(channel.id), channel.name)
 
     async def own_channel(
-        self, name: str, marker: str, near: ChannelRef | None = None
+        self, names: Sequence[str], marker: str, near: ChannelRef | None = None
     ) -> ChannelRef | None:
-        """Discord does not say who made a channel: one of this name is ours when its topic
-        (set as it was created) starts with ``marker``."""
+        """Discord does not say who made a channel: one is ours when its topic (set as it
+        was created) starts with ``marker``."""
         guild = await self.guild_for(near)
         with refused(f"listing the channels of {guild.name}"):
             channels = await guild.fetch_channels()
-        for channel in channels:
-            topic = getattr(channel, "topic", None) or ""
-            if channel.name == name and topic.startswith(marker):
-                return ChannelRef(str(channel.id), channel.name)
-        return None
+        ours = {c.name: c for c in channels if (getattr(c, "topic", None) or "").startswith(marker)}
+        found = next((ours[name] for name in names if name in ours), None)
+        return ChannelRef(str(found.id), found.name) if found else None
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         """By id (``123…``, ``<#123…>``) or by name (``#incidents``) in the request's server."""

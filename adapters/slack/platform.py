@@ -13,7 +13,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -194,14 +194,13 @@ class SlackPlatform:
         return ref
 
     async def own_channel(
-        self, name: str, marker: str, near: ChannelRef | None = None
+        self, names: Sequence[str], marker: str, near: ChannelRef | None = None
     ) -> ChannelRef | None:
         """Slack says who created a channel: it is ours if the bot did."""
         me = (await self.me())["user_id"]
-        for channel in await self._channels():
-            if channel.get("name") == name and channel.get("creator") == me:
-                return ChannelRef(channel["id"], channel["name"])
-        return None
+        ours = {c["name"]: c for c in await self._channels() if c.get("creator") == me}
+        found = next((ours[name] for name in names if name in ours), None)
+        return ChannelRef(found["id"], found["name"]) if found else None
 
     async def _channels(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

@@ -17,9 +17,11 @@ does. discord.py reads a REST body as JSON only when its Content-Type is exactly
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -131,6 +133,18 @@ class Interaction:
         )
 
 
+Predicate = Callable[[str, str, dict[str, Any] | None], bool]
+"""(HTTP method, path after /api/v10, JSON body or None) → whether a fault applies."""
+
+
+@dataclass
+class Fault:
+    when: Predicate
+    mode: str  # "5xx", "stall" or "lost"
+    times: int = 1
+    hits: int = 0
+
+
 @dataclass
 class Session:
     ws: web.WebSocketResponse
@@ -153,6 +167,10 @@ class FakeDiscord:
         self.identified: list[dict[str, Any]] = []
         self.sessions: list[Session] = []
         self.create_delay = 0.0
+        self.faults: list[Fault] = []
+        self.hit = asyncio.Event()
+        """Set each time a fault is hit."""
+        self._stalls: set[asyncio.Future[None]] = set()
         self.url = self.gateway_url = ""
         self._seq = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -214,20 +232,63 @@ class FakeDiscord:
         return Settings(database_url=database_url, config_path=config_path, env=self.env(**extra))
 
     async def close(self) -> None:
+        for stalled in list(self._stalls):
+            stalled.cancel()
         for session in list(self.sessions):
             await session.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def _stall(self) -> None:
+        """Never answer (until the fake closes)."""
+        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stalls.add(never)
+        try:
+            await never
+        finally:
+            self._stalls.discard(never)
+
+    def fault(self, when: Predicate, mode: str, times: int = 1) -> Fault:
+        """Make the next ``times`` REST calls that ``when`` picks fail as ``mode`` says."""
+        made = Fault(when, mode, times)
+        self.faults.append(made)
+        return made
+
+    async def _faulted(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.json() if request.content_type == "application/json" else None
+        path = request.path.removeprefix("/api/v10")
+        fault = next(
+            (f for f in self.faults if f.hits < f.times and f.when(request.method, path, body)),
+            None,
+        )
+        if fault is None:
+            response: web.StreamResponse = await handler(request)
+            return response
+        fault.hits += 1
+        self.hit.set()
+        if fault.mode == "5xx":
+            return _json({"message": "Internal Server Error", "code": 0}, 500)
+        if fault.mode == "stall":
+            await self._stall()
+        await handler(request)
+        await self._stall()  # "lost": done, but the answer never comes
+        raise AssertionError("unreachable")
+
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.calls.append(f"{request.method} {request.path}")
+        response: web.StreamResponse
         try:
             public = request.path.startswith(("/api/v10/interactions", "/api/v10/webhooks"))
             authorized = request.headers.get("Authorization") == f"Bot {TOKEN}"
             if not (public or authorized or request.path == "/gateway"):
                 raise Refused(401, 0, "401: Unauthorized")
-            response: web.StreamResponse = await handler(request)
+            if self.faults and request.path.startswith("/api/"):
+                response = await self._faulted(request, handler)
+            else:
+                response = await handler(request)
+            if request.path.startswith("/api/") and not response.prepared:
+                rate_limit(request, response)
             return response
         except Refused as exc:
             self.rejections.append(f"{request.method} {request.path}: {exc.message}")
@@ -879,6 +940,21 @@ class FakeDiscord:
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(
         body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"}
+    )
+
+
+def rate_limit(request: web.Request, response: web.StreamResponse) -> None:
+    """Discord's rate-limit headers, as on every answer: many calls of a route may be under
+    way at once (a client not told so sends them one at a time), each route its own bucket."""
+    route = request.match_info.route.resource
+    name = f"{request.method} {route.canonical if route else request.path}"
+    response.headers.update(
+        {
+            "X-RateLimit-Limit": "50",
+            "X-RateLimit-Remaining": "49",
+            "X-RateLimit-Reset-After": "1.0",
+            "X-RateLimit-Bucket": hashlib.sha1(name.encode()).hexdigest()[:16],
+        }
     )
 
 

@@ -4,6 +4,10 @@ It keeps channels, members, messages, pins, modals, files and response_url answe
 enforces channel-name rules and ``name_taken``; validates the Block Kit limits Tocsin
 could break; and can answer 429 with ``Retry-After``. Arguments are read from the query
 string, a form body or a JSON body alike, as slack-sdk uses all three.
+
+:meth:`FakeSlack.fault` makes chosen calls fail the ways a real platform does: a 5xx whose
+body is not JSON, a call that never answers (``stall``), or one carried out whose answer
+never comes (``lost``). Each fault is driven by a predicate the test passes in.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import re
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
@@ -30,6 +35,19 @@ _NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 class Refused(Exception):
     def __init__(self, error: str) -> None:
         self.error = error
+
+
+Predicate = Callable[[str, dict[str, Any]], bool]
+"""(method, arguments) → whether a fault applies; response_url answers are the method
+``response_url`` with their key as ``key``."""
+
+
+@dataclass
+class Fault:
+    when: Predicate
+    mode: str  # "5xx", "stall" (never answers) or "lost" (done, but the answer never comes)
+    times: int = 1
+    hits: int = 0
 
 
 @dataclass
@@ -61,13 +79,17 @@ class FakeSlack:
         self.socket: web.WebSocketResponse | None = None
         self.socket_connected = asyncio.Event()
         self.socket_acks: dict[str, dict[str, Any]] = {}
+        self.faults: list[Fault] = []
+        self.hit = asyncio.Event()
+        """Set each time a fault is hit."""
+        self._stalls: set[asyncio.Future[None]] = set()
         self.answered = asyncio.Event()
         """Set when something is posted to a response_url."""
         self._acked = asyncio.Condition()
         self.channel("incidents", "C0ANNOUNCE")
 
     # test helpers
-    def channel(self, name: str, channel_id: str | None = None) -> str:
+    def channel(self, name: str, channel_id: str | None = None, creator: str = "U1ALICE") -> str:
         channel_id = channel_id or f"C{next(self._ids):08d}"
         self.channels[channel_id] = {
             "id": channel_id,
@@ -75,8 +97,47 @@ class FakeSlack:
             "topic": "",
             "purpose": "",
             "is_archived": False,
+            "creator": creator,
         }
         return channel_id
+
+    async def _stall(self) -> None:
+        """Never answer (until the fake closes)."""
+        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stalls.add(never)
+        try:
+            await never
+        finally:
+            self._stalls.discard(never)
+
+    def fault(self, when: Predicate, mode: str, times: int = 1) -> Fault:
+        """Make the next ``times`` calls that ``when`` picks fail as ``mode`` says."""
+        made = Fault(when, mode, times)
+        self.faults.append(made)
+        return made
+
+    def named(self, suffix: str) -> Callable[[str], bool]:
+        """Whether a channel id is that of a channel whose name ends with ``suffix``."""
+        return lambda channel_id: str(self.channels.get(channel_id, {}).get("name", "")).endswith(
+            suffix
+        )
+
+    async def _faulted(self, method: str, args: dict[str, Any], work: Any) -> web.Response:
+        """Run ``work`` (the call), unless a fault says otherwise."""
+        fault = next((f for f in self.faults if f.hits < f.times and f.when(method, args)), None)
+        if fault is None:
+            return await work()
+        fault.hits += 1
+        self.hit.set()
+        if fault.mode == "5xx":
+            return web.Response(
+                status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
+            )
+        if fault.mode == "stall":
+            await self._stall()
+        answer = await work()
+        await self._stall()  # "lost": done, but the answer never comes
+        return answer
 
     def channel_named(self, name: str) -> dict[str, Any]:
         return next(c for c in self.channels.values() if c["name"] == name)
@@ -108,6 +169,8 @@ class FakeSlack:
         await self.server.start_server()
 
     async def close(self) -> None:
+        for stalled in list(self._stalls):
+            stalled.cancel()
         if self.server is not None:
             await self.server.close()
 
@@ -177,11 +240,16 @@ class FakeSlack:
         handler = getattr(self, "m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        try:
-            result = handler(await self._args(request))
-        except Refused as refused:
-            return web.json_response({"ok": False, "error": refused.error})
-        return web.json_response({"ok": True, **result})
+        args = await self._args(request)
+
+        async def work() -> web.Response:
+            try:
+                result = handler(args)
+            except Refused as refused:
+                return web.json_response({"ok": False, "error": refused.error})
+            return web.json_response({"ok": True, **result})
+
+        return await self._faulted(method, args, work)
 
     async def _upload(self, request: web.Request) -> web.Response:
         upload = self._uploads[request.match_info["file_id"]]
@@ -189,9 +257,14 @@ class FakeSlack:
         return web.Response(text="OK")
 
     async def _response(self, request: web.Request) -> web.Response:
-        self.responses.append({"key": request.match_info["key"], **await request.json()})
-        self.answered.set()
-        return web.json_response({"ok": True})
+        answer = {"key": request.match_info["key"], **await request.json()}
+
+        async def work() -> web.Response:
+            self.responses.append(answer)
+            self.answered.set()
+            return web.json_response({"ok": True})
+
+        return await self._faulted("response_url", answer, work)
 
     # methods
     def _existing(self, channel_id: str) -> dict[str, Any]:
@@ -217,7 +290,7 @@ class FakeSlack:
             raise Refused("invalid_name_specials")
         if any(c["name"] == name for c in self.channels.values()):
             raise Refused("name_taken")
-        channel_id = self.channel(name)
+        channel_id = self.channel(name, creator=BOT_USER)
         self.members[channel_id].add(BOT_USER)
         return {"channel": self.channels[channel_id]}
 
@@ -240,6 +313,28 @@ class FakeSlack:
 
     def m_conversations_list(self, _args: dict[str, Any]) -> dict[str, Any]:
         return {"channels": list(self.channels.values()), "response_metadata": {"next_cursor": ""}}
+
+    def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, after ``oldest``, at most ``limit`` (Slack now allows 15)."""
+        channel = self._existing(args["channel"])["id"]
+        oldest = float(args.get("oldest") or 0)
+        limit = min(int(args.get("limit") or 15), 15)
+        found = [m for m in self.in_channel(channel) if float(m.ts) > oldest]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        return {
+            "messages": [
+                {
+                    "type": "message",
+                    "ts": m.ts,
+                    "text": m.text,
+                    "user": m.user,
+                    **({"bot_id": BOT_ID} if m.user == BOT_USER else {}),
+                    "blocks": m.blocks,
+                }
+                for m in found[:limit]
+            ],
+            "has_more": len(found) > limit,
+        }
 
     def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         channel_id = f"D{args['users']}"

@@ -1,0 +1,195 @@
+"""Crash-safe declare (the core v2 issue): a platform that fails at any step of a declare,
+with a 5xx, by never answering, or by doing the work and losing the answer, and the
+incident still ends with its channel, one card, one pin, one announcement, and the
+declarer told once; never "please try again" for an incident that was saved."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from storage import jobs
+from tests.fakes.discord_api import ALICE, ANNOUNCE_ID, FakeDiscord, Interaction
+from tests.fakes.slack_api import FakeSlack
+from tests.test_discord import Rig as DiscordRig
+from tests.test_discord import start as start_discord
+from tests.test_slack import Rig as SlackRig
+from tests.test_slack import slack_settings, start_tocsin
+
+FAST = {
+    "timeout": timedelta(seconds=0.3),
+    "backoff": timedelta(milliseconds=50),
+    "max_attempts": 20,
+}
+MODES = ["5xx", "stall", "lost"]
+
+SlackWhen = Callable[[str, dict[str, Any]], bool]
+
+
+def slack_steps(fake: FakeSlack) -> dict[str, SlackWhen]:
+    """Each step of a declare on Slack, as the call that makes it."""
+
+    def named(suffix: str) -> Callable[[dict[str, Any]], bool]:
+        return lambda args: fake.named(suffix)(str(args.get("channel", "")))
+
+    return {
+        "channel": lambda m, a: m == "conversations.create" and "step-channel" in a["name"],
+        "topic": lambda m, a: m == "conversations.setTopic" and named("step-topic")(a),
+        "invite": lambda m, a: m == "conversations.invite" and named("step-invite")(a),
+        "card": lambda m, a: (
+            m == "chat.postMessage" and bool(a.get("blocks")) and named("step-card")(a)
+        ),
+        "pin": lambda m, a: m == "pins.add" and named("step-pin")(a),
+        "answer": lambda m, a: m == "response_url" and a.get("key") == "step-answer",
+        # Last: a post to the announce channel that hangs holds that channel's pacing.
+        "announcement": lambda m, a: (
+            m == "chat.postMessage"
+            and a["channel"] == "C0ANNOUNCE"
+            and "Step announcement" in a.get("text", "")
+        ),
+    }
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """Platform faults do not depend on the database: these run on SQLite alone (the job
+    table's claims are tested on both, and under a kill on PostgreSQL)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}"
+
+
+@pytest.fixture
+async def slack(sqlite_url: str) -> AsyncIterator[SlackRig]:
+    fake = FakeSlack()
+    await fake.start()
+    core, adapter, web_app = await start_tocsin(slack_settings(sqlite_url, fake), fake, **FAST)
+    server = TestServer(web_app, host="127.0.0.1", port=0)
+    await server.start_server()
+    http = aiohttp.ClientSession()
+    try:
+        yield SlackRig(fake, core, adapter, server, http)
+    finally:
+        await http.close()
+        await server.close()
+        await core.aclose(grace=0.1)
+        await fake.close()
+
+
+def check_slack_incident(fake: FakeSlack, number: int, step: str) -> None:
+    rooms = [c for c in fake.channels.values() if c["name"].startswith(f"inc-{number}-")]
+    assert [r["name"] for r in rooms] == [f"inc-{number}-step-{step}"], "one channel, no -2"
+    room = rooms[0]["id"]
+    cards = [m for m in fake.in_channel(room) if m.blocks]
+    assert len(cards) == 1, f"{step}: one card"
+    assert fake.pins.get(room) == {cards[0].ts}, f"{step}: the card is pinned"
+    announced = [m for m in fake.in_channel("C0ANNOUNCE") if f"New incident INC-{number}" in m.text]
+    assert len(announced) == 1, f"{step}: one announcement"
+    told = [r["text"] for r in fake.responses if r["key"] == f"step-{step}"]
+    assert len(told) == 1 and f"<#{room}>" in told[0], f"{step}: the declarer is told once"
+    assert rooms[0]["topic"].startswith(f"INC-{number} · SEV3")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_slack_declare_completes_whatever_step_fails(slack: SlackRig, mode: str) -> None:
+    steps = slack_steps(slack.fake)
+    for number, (step, when) in enumerate(steps.items(), start=1):
+        # A lost answer cannot be looked up on Slack (a response_url keeps nothing): there
+        # the platform failing is one that does not answer.
+        fault = slack.fake.fault(when, "stall" if step == "answer" and mode == "lost" else mode)
+        status = await slack.command(
+            f"declare Step {step}", response_url=slack.fake.response_url(f"step-{step}")
+        )
+        assert status == 200
+        await slack.core.settle(within=5)
+        assert fault.hits == 1, f"{step}: the fault was reached"
+        check_slack_incident(slack.fake, number, step)
+    assert not any("try again" in text for text in slack.responses())
+    assert set(await jobs.counts(slack.core.sessions)) <= {"done", "pending"}
+
+
+DiscordWhen = Callable[[str, str, dict[str, Any] | None], bool]
+
+
+def discord_steps(fake: FakeDiscord) -> dict[str, DiscordWhen]:
+    """Each step of a declare on Discord, as the REST call that makes it."""
+
+    def room(path: str, suffix: str) -> bool:
+        parts = path.split("/")
+        if len(parts) < 3 or not parts[2].isdigit():
+            return False
+        return str(fake.channels.get(int(parts[2]), {}).get("name", "")).endswith(suffix)
+
+    return {
+        "channel": lambda m, p, b: (
+            m == "POST" and p.endswith("/channels") and "step-channel" in str((b or {}).get("name"))
+        ),
+        "invite": lambda m, p, b: m == "GET" and "/members/" in p,
+        "card": lambda m, p, b: (
+            m == "POST"
+            and p.endswith("/messages")
+            and bool((b or {}).get("embeds"))
+            and room(p, "step-card")
+        ),
+        "pin": lambda m, p, b: m == "PUT" and "/pins/" in p and room(p, "step-pin"),
+        "announcement": lambda m, p, b: (
+            m == "POST"
+            and p == f"/channels/{ANNOUNCE_ID}/messages"
+            and "Step announcement" in str((b or {}).get("content"))
+        ),
+        "answer": lambda m, p, b: (
+            m == "PATCH"
+            and p.endswith("/messages/@original")
+            and "Step answer" in str((b or {}).get("content"))
+        ),
+    }
+
+
+@pytest.fixture
+async def discord_rig(sqlite_url: str) -> AsyncIterator[DiscordRig]:
+    fake = FakeDiscord()
+    await fake.start()
+    core, bot = await start_discord(fake.settings(sqlite_url), **FAST)
+    try:
+        yield DiscordRig(fake, core, bot)
+    finally:
+        await bot.close()
+        await core.aclose(grace=0.1)
+        await fake.close()
+
+
+def check_discord_incident(fake: FakeDiscord, number: int, step: str, asked: Interaction) -> None:
+    rooms = fake.channels_named(f"inc-{number}-step-{step}")
+    assert len(rooms) == 1 and not fake.channels_named(f"inc-{number}-step-{step}-2")
+    room = int(rooms[0]["id"])
+    cards = [m for m in fake.in_channel(room) if m["embeds"]]
+    assert len(cards) == 1, f"{step}: one card"
+    assert fake.pins.get(room) == [int(cards[0]["id"])], f"{step}: the card is pinned"
+    announced = [
+        m for m in fake.in_channel(ANNOUNCE_ID) if f"New incident INC-{number}" in m["content"]
+    ]
+    assert len(announced) == 1, f"{step}: one announcement"
+    assert asked.kind == 4 and len(asked.responses) == 1 and not asked.followups
+    assert f"<#{room}>" in asked.texts()[-1], f"{step}: the answer names the channel"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_discord_declare_completes_whatever_step_fails(
+    discord_rig: DiscordRig, mode: str
+) -> None:
+    fake = discord_rig.fake
+    for number, (step, when) in enumerate(discord_steps(fake).items(), start=1):
+        fault = fake.fault(when, mode)
+        asked = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title=f"Step {step}")
+        await asyncio.wait_for(asked.answered.wait(), 15)
+        assert "try again" not in asked.texts()[0]
+        await discord_rig.bot.drain()
+        await discord_rig.core.settle(within=8)
+        assert fault.hits == 1, f"{step}: the fault was reached"
+        check_discord_incident(fake, number, step, asked)
+    assert set(await jobs.counts(discord_rig.core.sessions)) <= {"done", "pending"}
