@@ -1,0 +1,404 @@
+"""The worker: effects after the commit, retried with backoff, told when they finally fail,
+reminders as timed effects with an injected clock, bounded concurrency, leases taken over,
+and the guards that keep replicas from doubling anything (tested with two cores)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import Core, open_core
+from bot.clock import ManualClock
+from bot.inbound import Command
+from bot.platform import ChannelRef, UserRef
+from bot.settings import Settings
+from bot.testing import RecordingPlatform
+from bot.ui import Card
+from storage import jobs
+from tests.conftest import Chat
+
+FAST: dict[str, Any] = {
+    "timeout": timedelta(seconds=0.2),
+    "backoff": timedelta(seconds=10),
+    "max_attempts": 3,
+}
+
+
+@pytest.fixture
+async def quick(
+    settings: Settings, platform: RecordingPlatform, clock: ManualClock
+) -> AsyncIterator[Core]:
+    core = await open_core(settings, {platform.name: platform}, clock=clock, **FAST)
+    try:
+        yield core
+    finally:
+        await core.aclose(grace=0.5)
+
+
+@pytest.fixture
+def qchat(quick: Core, platform: RecordingPlatform, clock: ManualClock) -> Chat:
+    return Chat(quick, platform, clock)
+
+
+async def retry_after_backoff(chat: Chat, seconds: int = 10) -> None:
+    """Let the backoff pass on the injected clock, and the retries run."""
+    chat.clock.advance(timedelta(seconds=seconds))
+    await chat.core.settle()
+
+
+async def test_a_failing_step_is_retried_and_what_was_done_is_not_done_again(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    platform.flaky["post_message"] = 1  # the announcement fails once with a 5xx
+    await qchat.run("declare Disk full")
+    assert platform.texts("incidents") == [], "not yet: it failed"
+    (row,) = [
+        r for r in await jobs.of(qchat.core.sessions, "incident:1") if r.kind == "incident.open"
+    ]
+    assert jobs.loads(row.state)["done"] == ["invite", "pin"] and "5xx" in row.last_error
+    await retry_after_backoff(qchat)
+    room = qchat.channel(1)
+    assert len(platform.cards(room.id)) == 1 and platform.calls.count("create_channel") == 1
+    assert len(platform.texts("incidents")) == 1
+    assert platform.calls.count("pin") == 1 and platform.calls.count("invite") == 1
+    assert len(qchat.answers()) == 1
+
+
+async def test_a_call_that_hangs_is_timed_out_and_tried_again(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    platform.hang["post_card"] = 1
+    await qchat.run("declare Disk full")
+    assert not platform.cards(qchat.channel(1).id)
+    await retry_after_backoff(qchat)
+    assert len(platform.cards(qchat.channel(1).id)) == 1
+
+
+async def test_a_card_posted_whose_answer_was_lost_is_found_not_posted_twice(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    platform.lose_answers["post_card"] = 1
+    await qchat.run("declare Disk full")
+    await retry_after_backoff(qchat)
+    room = qchat.channel(1)
+    (card,) = platform.cards(room.id)
+    assert card.pinned and platform.calls.count("recent_posts") >= 1
+
+
+async def test_an_effect_that_finally_fails_is_on_the_timeline_and_told(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    await qchat.run("declare Disk full")
+    platform.flaky["update_card"] = 99
+    room = qchat.channel(1)
+    await qchat.run("ack", channel=room, who="bob")
+    for _ in range(3):
+        await retry_after_backoff(qchat, 60)
+    view = await qchat.core.wiring.views.full(1)
+    (failed,) = [e for e in view.events if e.kind == "failed"]
+    assert (
+        failed.actor_name == "Bob"
+        and failed.detail == "showing the change in the incident's channel"
+    )
+    (told,) = qchat.answers("bob")
+    assert "gave up after 3 tries" in told and "update\\_card failed with a 5xx" in told
+    assert (await jobs.counts(qchat.core.sessions)).get("failed") == 1
+
+
+async def test_an_unexpected_error_in_an_effect_is_logged_with_an_id_and_told(
+    qchat: Chat, platform: RecordingPlatform, caplog: pytest.LogCaptureFixture
+) -> None:
+    await qchat.run("declare Disk full")
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("boom")
+
+    platform.upload_file = broken  # type: ignore[method-assign]
+    reply = await qchat.run("export md", channel=qchat.channel(1))
+    assert reply.ok and "Attaching INC-1's timeline" in reply.text
+    for _ in range(3):
+        await retry_after_backoff(qchat, 60)
+    (told,) = qchat.answers()[1:]
+    assert "attaching the timeline failed on fake (error id `" in told and "boom" not in told
+    error_id = told.split("error id `")[1].split("`")[0]
+    assert any(error_id in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+async def test_the_card_shows_the_latest_change_when_changes_race(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    """A card drawn from an older state is drawn again: the job checks the incident's
+    version before it calls the card current."""
+    await qchat.run("declare Disk full")
+    room = qchat.channel(1)
+    gate = asyncio.Event()
+    original = platform.update_card
+    first = True
+
+    async def slow_first(message: Any, card: Card) -> None:
+        nonlocal first
+        if first:
+            first = False
+            await gate.wait()  # the ack's card, drawn before the status change, lands last
+        await original(message, card)
+
+    platform.update_card = slow_first  # type: ignore[method-assign]
+    ack = asyncio.create_task(qchat.core.dispatcher.command(_typed(platform, "ack", room)))
+    await asyncio.sleep(0.05)
+    await qchat.core.dispatcher.command(_typed(platform, "status monitoring fixed", room))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await ack
+    await qchat.core.settle()
+    (card,) = platform.cards(room.id)
+    assert card.card is not None
+    assert next(f.value for f in card.card.fields if f.name == "Status").endswith("monitoring")
+
+
+def _typed(platform: RecordingPlatform, text: str, room: ChannelRef) -> Command:
+    return Command(platform.name, UserRef("alice", "Alice"), room, text, reply_to="r")
+
+
+async def test_at_most_capacity_jobs_run_at_once_and_the_rest_wait(
+    settings: Settings, clock: ManualClock
+) -> None:
+    platform = RecordingPlatform()
+    core = await open_core(settings, {platform.name: platform}, clock=clock, capacity=3)
+    running = peak = 0
+    original = platform.post_card
+
+    async def counted(channel: ChannelRef, card: Card) -> Any:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return await original(channel, card)
+
+    platform.post_card = counted  # type: ignore[method-assign]
+    try:
+        lobby = ChannelRef("incidents", "incidents")
+        replies = await asyncio.gather(
+            *[
+                core.dispatcher.command(
+                    Command(platform.name, UserRef("a", "A"), lobby, f"declare Burst {n}")
+                )
+                for n in range(30)
+            ]
+        )
+        assert all(r.ok for r in replies)
+        await core.settle()
+        assert peak <= 3 and len([m for m in platform.messages if m.card]) == 30
+    finally:
+        await core.aclose()
+
+
+async def test_a_dead_process_jobs_are_taken_over_after_its_lease(
+    settings: Settings, clock: ManualClock
+) -> None:
+    """Core A writes its jobs running under its own lease and dies before running them;
+    core B takes them over once the lease has expired, and runs each once."""
+    one, two = RecordingPlatform(), RecordingPlatform()
+    a = await open_core(settings, {one.name: one}, clock=clock)
+    b = await open_core(settings, {two.name: two}, clock=clock)
+    try:
+        a.wiring.jobs.taker = Dead()  # writes its rows running under its lease, then "dies"
+        lobby = ChannelRef("incidents", "incidents")
+        await a.dispatcher.command(Command("fake", UserRef("a", "A"), lobby, "declare Orphan"))
+        assert b.worker is not None
+        assert await b.worker.sweep() == 0, "A's lease holds"
+        clock.advance(timedelta(seconds=31))
+        await b.settle()
+        assert [c.name for c in two.channels.values() if c.name.startswith("inc-")] == [
+            "inc-1-orphan"
+        ]
+        assert not one.channels
+        (row, *_) = await jobs.of(b.sessions, "incident:1", status=None)
+        assert row.status == "done" and row.attempts == 2
+    finally:
+        await a.aclose(grace=0)
+        await b.aclose(grace=0)
+
+
+class Dead:
+    """A worker that takes rows and never runs them (its process died)."""
+
+    def accept(self, rows: object, hint: object) -> None:
+        return None
+
+
+# Reminders: the first timed effect.
+
+
+REMIND = (
+    '[severities.SEV1]\nlabel = "critical"\nupdate_every = "15m"\n'
+    '[severities.SEV2]\nlabel = "major"\n'
+)
+
+
+@pytest.fixture
+async def reminded(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> AsyncIterator[Chat]:
+    (tmp_path / "tocsin.toml").write_text(REMIND)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock)
+    try:
+        yield Chat(core, platform, clock)
+    finally:
+        await core.aclose()
+
+
+def reminders(platform: RecordingPlatform, room: ChannelRef) -> list[str]:
+    return [t for t in platform.texts(room.id) if t.startswith("⏰")]
+
+
+async def later(chat: Chat, minutes: float) -> None:
+    chat.clock.advance(timedelta(minutes=minutes))
+    await chat.core.settle()
+
+
+async def test_an_overdue_update_is_reminded_once_per_interval_until_resolved(
+    reminded: Chat, platform: RecordingPlatform
+) -> None:
+    chat = reminded
+    await chat.run("declare Checkout down --sev 1")
+    room = chat.channel(1)
+    await later(chat, 14)
+    assert reminders(platform, room) == []
+    await later(chat, 1.5)
+    (first,) = reminders(platform, room)
+    assert "INC-1** has had no status update for 15m" in first and "@Alice" in first
+    await later(chat, 5)
+    assert len(reminders(platform, room)) == 1, "once per interval"
+    await chat.run("update rolled back the deploy", channel=room)
+    await later(chat, 14)
+    assert len(reminders(platform, room)) == 1, "an update starts the interval again"
+    await later(chat, 2)
+    assert len(reminders(platform, room)) == 2
+    await chat.run("resolve", channel=room)
+    await later(chat, 120)
+    assert len(reminders(platform, room)) == 2, "a resolved incident is not reminded"
+    kinds = [e.kind for e in (await chat.core.wiring.views.full(1)).events]
+    assert kinds.count("reminder") == 2
+    assert await jobs.of(chat.core.sessions, "incident:1") == [], "nothing left pending"
+
+
+async def test_a_reminder_follows_the_severity(reminded: Chat, platform: RecordingPlatform) -> None:
+    chat = reminded
+    await chat.run("declare Checkout slow --sev 2")  # SEV2 expects nothing here
+    room = chat.channel(1)
+    await later(chat, 60)
+    assert reminders(platform, room) == []
+    await chat.run("sev 1", channel=room)
+    await later(chat, 1)
+    assert len(reminders(platform, room)) == 1, "an hour without an update: due at once"
+    await chat.run("sev 2", channel=room)
+    await later(chat, 60)
+    assert len(reminders(platform, room)) == 1
+
+
+async def test_a_reminder_due_while_nothing_ran_fires_once_marked_late(
+    database_url: str, tmp_path: Path, clock: ManualClock
+) -> None:
+    (tmp_path / "tocsin.toml").write_text(REMIND)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    first = RecordingPlatform()
+    core = await open_core(settings, {first.name: first}, clock=clock)
+    chat = Chat(core, first, clock)
+    await chat.run("declare Checkout down --sev 1")
+    await core.aclose()
+    clock.advance(timedelta(hours=2))  # Tocsin was down: seven intervals went by
+    second = RecordingPlatform()
+    core = await open_core(settings, {second.name: second}, clock=clock)
+    try:
+        await core.settle()
+        room = ChannelRef(first.channel_named("inc-1-checkout-down").id, "inc-1-checkout-down")
+        (late,) = [t for t in second.texts(room.id) if t.startswith("⏰")]
+        assert "no status update for 2h." in late and "1h 45m late" in late
+        view = await core.wiring.views.full(1)
+        (event,) = [e for e in view.events if e.kind == "reminder"]
+        assert event.detail.startswith("late by 1h 45m")
+    finally:
+        await core.aclose()
+
+
+# The guards that keep replicas from doubling anything, tested with two cores (two
+# processes' worth of connections) on one PostgreSQL database.
+
+
+@pytest.fixture
+def postgres_url(database_url: str) -> str:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks and racing claims need PostgreSQL (SQLite has one writer)")
+    return database_url
+
+
+async def test_racing_acks_on_two_replicas_make_one_owner(postgres_url: str) -> None:
+    """The incident's row lock: without it both replicas read 'triggered' and both ack."""
+    platform = RecordingPlatform()
+    settings = Settings(database_url=postgres_url)
+    a = await open_core(settings, {platform.name: platform})
+    b = await open_core(settings, {platform.name: platform})
+    try:
+        lobby = ChannelRef("incidents", "incidents")
+        await a.dispatcher.command(Command("fake", UserRef("a", "A"), lobby, "declare Race"))
+        await a.settle()
+        for round_ in range(5):
+            if round_:
+                await a.dispatcher.command(
+                    Command("fake", UserRef("a", "A"), lobby, f"declare Race {round_}")
+                )
+            number = round_ + 1
+            replies = await asyncio.gather(
+                *[
+                    core.dispatcher.command(
+                        Command("fake", UserRef(who, who), lobby, f"ack INC-{number}")
+                    )
+                    for core, who in ((a, "alice"), (b, "bob"), (a, "carol"), (b, "dan"))
+                ]
+            )
+            assert sum(r.ok for r in replies) == 1, [r.text for r in replies]
+            events = (await a.wiring.views.full(number)).events
+            assert [e.kind for e in events].count("acknowledged") == 1
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_two_replicas_claim_each_due_job_once(postgres_url: str) -> None:
+    """The claim's condition: without it both replicas would run the same rows."""
+    platform = RecordingPlatform()
+    settings = Settings(database_url=postgres_url)
+    a = await open_core(settings, {platform.name: platform}, worker=False)
+    b = await open_core(settings, {platform.name: platform}, worker=False)
+    clock = ManualClock()
+    try:
+        for step in range(200):
+            await jobs.add(
+                a.sessions, jobs.make("incident.sync", "incident:9", now=clock.now(), step=step)
+            )
+        claimed: list[int] = []
+        lease = timedelta(minutes=1)
+        while True:
+            batches = await asyncio.gather(
+                *[
+                    jobs.claim_due(
+                        core.sessions, owner=f"{side}-{n}", now=clock.now(), lease=lease, limit=25
+                    )
+                    for side, core in (("a", a), ("b", b))
+                    for n in range(2)
+                ]
+            )
+            if not any(batches):
+                break
+            claimed += [row.step for batch in batches for row in batch]
+        assert sorted(claimed) == list(range(200))
+    finally:
+        await a.aclose()
+        await b.aclose()
