@@ -20,6 +20,7 @@ from bot.settings import Settings
 from bot.testing import RecordingPlatform
 from bot.ui import Card
 from storage import jobs
+from storage.repo import Store
 from tests.conftest import Chat
 
 FAST: dict[str, Any] = {
@@ -282,6 +283,7 @@ async def test_an_overdue_update_is_reminded_once_per_interval_until_resolved(
     await later(chat, 2)
     assert len(reminders(platform, room)) == 2
     await chat.run("resolve", channel=room)
+    assert await jobs.of(chat.core.sessions, "incident:1") == [], "resolving stops the reminder"
     await later(chat, 120)
     assert len(reminders(platform, room)) == 2, "a resolved incident is not reminded"
     kinds = [e.kind for e in (await chat.core.wiring.views.full(1)).events]
@@ -339,8 +341,18 @@ def postgres_url(database_url: str) -> str:
     return database_url
 
 
-async def test_racing_acks_on_two_replicas_make_one_owner(postgres_url: str) -> None:
+async def test_racing_acks_on_two_replicas_make_one_owner(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The incident's row lock: without it both replicas read 'triggered' and both ack."""
+    read = Store.incident_and_bindings
+
+    async def slow_read(self: Store, number: int, *, lock: bool = False) -> Any:
+        found = await read(self, number, lock=lock)
+        await asyncio.sleep(0.05)  # let the other replica read too, if nothing stops it
+        return found
+
+    monkeypatch.setattr(Store, "incident_and_bindings", slow_read)
     platform = RecordingPlatform()
     settings = Settings(database_url=postgres_url)
     a = await open_core(settings, {platform.name: platform})
@@ -364,6 +376,8 @@ async def test_racing_acks_on_two_replicas_make_one_owner(postgres_url: str) -> 
                 ]
             )
             assert sum(r.ok for r in replies) == 1, [r.text for r in replies]
+            refused = [r.text for r in replies if not r.ok]
+            assert all(f"INC-{number} is already acknowledged" in t for t in refused), refused
             events = (await a.wiring.views.full(number)).events
             assert [e.kind for e in events].count("acknowledged") == 1
     finally:
