@@ -68,9 +68,9 @@ class Bench:
 
     async def settle(self) -> None:
         """Wait for the effects a command caused (a no-op where the core has no worker)."""
-        settle: Callable[[], Awaitable[None]] | None = getattr(self.core, "settle", None)
-        if settle is not None:
-            await settle()
+        drain: Callable[[], Awaitable[None]] | None = getattr(self.core, "drain", None)
+        if drain is not None:
+            await drain()
 
     async def run(self, text: str, channel: ChannelRef | None = None, who: str = "alice") -> None:
         self.clock.advance(timedelta(seconds=1))

@@ -66,6 +66,11 @@ class Core:
         if self.worker is not None:
             await self.worker.settle(within=timedelta(seconds=within))
 
+    async def drain(self) -> None:
+        """Wait for the jobs already taken here (no look for others: what a command costs)."""
+        if self.worker is not None:
+            await self.worker.drain()
+
     async def aclose(self, grace: float = 5.0) -> None:
         try:
             if self.worker is not None:

@@ -203,14 +203,9 @@ class OpenChannel:
             binding = await self._open(run, view, near_ref)
             view.bindings.append(binding)
         room = ChannelRef(binding.channel_id, binding.channel_name)
+        card = MessageRef(binding.channel_id, binding.card_message_id or "")
         invitees = [actor.get("user_id"), self._id(run, str(run.payload.get("commander", "")))]
         await run.step("invite", lambda: platform.invite(room, sorted({i for i in invitees if i})))
-        if run.retrying:  # the channel may have been made before its topic was set
-            topic = w.presenter.topic(platform, view.incident)
-            await run.step("topic", lambda: platform.set_topic(room, topic))
-        if binding.card_message_id is None:
-            await self._card(run, view, binding, room)
-        card = MessageRef(binding.channel_id, binding.card_message_id or "")
         await run.step("pin", lambda: platform.pin(card))
         announce = await platform.find_channel(w.config.incident.announce_channel, near=room)
         text = w.presenter.render(platform, "announcement", view=view)
@@ -219,15 +214,29 @@ class OpenChannel:
         reply_to = actor.get("reply_to")
         if reply_to:
             answer = w.presenter.render(platform, "reply/declared", view=view)
-            await run.step("answer", lambda: platform.answer(reply_to, answer, public=True))
+            await run.step("answer", lambda: self._answer(run, reply_to, answer))
         return Done(shows=view.incident.version)
+
+    @staticmethod
+    async def _answer(run: Run, reply_to: str, text: Rich) -> None:
+        """Through the request's answer address; once that has expired (a restart later
+        than Discord's 15 minutes), by direct message."""
+        platform = run.platform
+        try:
+            await platform.answer(reply_to, text, public=True)
+        except PlatformError as exc:
+            user_id = run.actor().get("user_id")
+            if exc.retryable or not user_id:
+                raise
+            await platform.post_dm(str(user_id), text)
 
     def _id(self, run: Run, key: str) -> str | None:
         return run.wiring.directory.platform_id(key, run.platform.name) if key else None
 
     async def _open(self, run: Run, view: IncidentView, near: ChannelRef | None) -> ChannelBinding:
-        """Create the channel under the first free name, or take the one an earlier try
-        created; then bind it to the incident."""
+        """Create the channel under the first free name (or take the one an earlier try
+        created), post its card (or find the one an earlier try posted), then bind both to
+        the incident in one transaction."""
         w, platform, incident = run.wiring, run.platform, view.incident
         prefix = w.config.incident.channel_prefix
         topic = w.presenter.topic(platform, incident)
@@ -238,13 +247,23 @@ class OpenChannel:
         ]
         channel = await platform.own_channel(names, marker, near) if run.retrying else None
         if channel is None:
-            channel = await self._create(run, names, topic, near)
+            channel = await self._create(platform, names, topic, near)
+        elif run.retrying:  # made by an earlier try, perhaps before its topic was set
+            await platform.set_topic(channel, topic)
+        card = None
+        if run.retrying:
+            card = await posted(
+                platform, channel, incident.declared_at, lambda t: t.startswith(marker)
+            )
+        if card is None:
+            card = await platform.post_card(channel, w.presenter.card(view, platform))
         now = w.clock.now()
         binding = ChannelBinding(
             incident_id=view.number,
             platform=platform.name,
             channel_id=channel.id,
             channel_name=channel.name,
+            card_message_id=card.id,
             created_at=now,
         )
         async with w.sessions() as session, session.begin():
@@ -253,38 +272,21 @@ class OpenChannel:
             declarer = Person(run.actor().get("key", "tocsin"), run.actor().get("name", "Tocsin"))
             when = max(now, incident.declared_at)
             record(store, incident, declarer, "channel", when, channel.name)
+        w.views.bound(binding)
         return binding
 
+    @staticmethod
     async def _create(
-        self, run: Run, names: list[str], topic: str, near: ChannelRef | None
+        platform: ChatPlatform, names: list[str], topic: str, near: ChannelRef | None
     ) -> ChannelRef:
-        platform = run.platform
-        async with run.wiring.sessions() as session:
-            store = Store(session)
-            for name in names:
-                if await store.channel_name_used(platform.name, name):
-                    continue
-                try:
-                    return await platform.create_channel(name, topic, near)
-                except ChannelNameTaken:
-                    continue
+        # A name carries the incident's number, so it can clash only with a channel made
+        # by someone else: the platform says so, and the next name is tried.
+        for name in names:
+            try:
+                return await platform.create_channel(name, topic, near)
+            except ChannelNameTaken:
+                continue
         raise PlatformError(f"no free channel name after {len(names)} tries")
-
-    async def _card(
-        self, run: Run, view: IncidentView, binding: ChannelBinding, room: ChannelRef
-    ) -> None:
-        w, platform = run.wiring, run.platform
-        found = None
-        if run.retrying:
-            marker = f"{view.ref} ·"
-            found = await posted(
-                platform, room, view.incident.declared_at, lambda t: t.startswith(marker)
-            )
-        if found is None:
-            found = await platform.post_card(room, w.presenter.card(view, platform))
-        binding.card_message_id = found.id
-        async with w.sessions() as session, session.begin():
-            await Store(session).set_card(binding.id or 0, found.id)
 
 
 class Sync:

@@ -29,7 +29,7 @@ from bot.timeline import record
 from bot.views import IncidentView
 from bot.wiring import Wiring
 from storage import jobs
-from storage.models import Incident, Job, Task
+from storage.models import Incident, Job, RoleAssignment, Task
 from storage.repo import Store
 
 
@@ -58,9 +58,7 @@ class IncidentService:
     # reading
 
     async def incident_in(self, platform: str, channel_id: str) -> int | None:
-        async with self._w.sessions() as session:
-            binding = await Store(session).binding_for_channel(platform, channel_id)
-            return binding.incident_id if binding else None
+        return await self._w.views.incident_in(platform, channel_id)
 
     async def incidents(self, scope: str, limit: int = 25) -> list[Incident]:
         statuses = [s.value for s in OPEN_STATUSES] if scope == "open" else None
@@ -111,7 +109,15 @@ class IncidentService:
                 )
             )
             assert incident.id is not None
-            await store.assign(incident.id, "commander", commander.key, commander.name, now)
+            store.save(
+                RoleAssignment(
+                    incident_id=incident.id,
+                    role="commander",
+                    person_key=commander.key,
+                    person_name=commander.name,
+                    assigned_at=now,
+                )
+            )
             record(store, incident, actor.person, "declared", now, f"SEV{level}", title)
             near = actor.channel
             rows = [

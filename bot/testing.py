@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
@@ -92,12 +93,11 @@ class RecordingPlatform:
         return ref
 
     async def own_channel(
-        self, name: str, marker: str, near: ChannelRef | None = None
+        self, names: Sequence[str], marker: str, near: ChannelRef | None = None
     ) -> ChannelRef | None:
         await self._check("own_channel")
-        return next(
-            (c for c in self.channels.values() if c.name == name and c.id in self.made), None
-        )
+        ours = {c.name: c for c in self.channels.values() if c.id in self.made}
+        return next((ours[n] for n in names if n in ours), None)
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
         await self._check("find_channel")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.cache import Bounded
 from bot.config import Severity, TocsinConfig
 from bot.errors import UserError
 from bot.identity import Person
@@ -60,6 +61,23 @@ class Views:
     def __init__(self, sessions: SessionFactory, config: TocsinConfig) -> None:
         self._sessions = sessions
         self._config = config
+        self._channels: Bounded[tuple[str, str], int] = Bounded(10_000)
+
+    async def incident_in(self, platform: str, channel_id: str) -> int | None:
+        """The incident whose channel this is. A channel, once bound, stays its incident's,
+        so the answer is remembered (one that is not an incident's yet may become one)."""
+        known = self._channels.get((platform, channel_id))
+        if known is not None:
+            return known
+        async with self._sessions() as session:
+            binding = await Store(session).binding_for_channel(platform, channel_id)
+        if binding is None:
+            return None
+        return self.bound(binding)
+
+    def bound(self, binding: ChannelBinding) -> int:
+        """Remember a channel's incident (as its channel is opened, or looked up)."""
+        return self._channels.put((binding.platform, binding.channel_id), binding.incident_id)
 
     def of(self, incident: Incident, bindings: list[ChannelBinding] | None = None) -> IncidentView:
         """A view of an incident already in hand (no query)."""

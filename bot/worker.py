@@ -326,6 +326,10 @@ class Worker:
         with contextlib.suppress(StorageError):
             await jobs.purge(self._w.sessions, before=self._w.clock.now() - PURGE_AFTER)
 
+    async def drain(self) -> None:
+        """Wait for the jobs this process has taken (what a command set going here)."""
+        await self._queue.join()
+
     async def settle(self, *, within: timedelta = timedelta(0)) -> None:
         """Wait until nothing due is left to run here (tests, the shell between lines);
         with ``within``, also for what falls due that soon (retries after a backoff)."""

@@ -56,6 +56,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL survives a killed process (only a power cut can lose the last
+    # commits), and spares an fsync per commit: a change is two short transactions.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -76,25 +76,6 @@ class Store:
             .order_by(col(ChannelBinding.id))
         )
         return list((await self.session.exec(query)).all())
-
-    async def channel_name_used(self, platform: str, name: str) -> bool:
-        query = select(ChannelBinding.id).where(
-            ChannelBinding.platform == platform, ChannelBinding.channel_name == name
-        )
-        return (await self.session.exec(query)).first() is not None
-
-    async def set_card(self, binding_id: int, message_id: str) -> None:
-        """Remember the card message of a channel."""
-        await self.session.exec(
-            update(ChannelBinding)
-            .where(col(ChannelBinding.id) == binding_id)
-            .values(card_message_id=message_id)
-        )
-
-    async def add_binding(self, binding: ChannelBinding) -> ChannelBinding:
-        self.session.add(binding)
-        await self.session.flush()
-        return binding
 
     # timeline
     def add_event(self, event: TimelineEvent) -> TimelineEvent:
