@@ -26,7 +26,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.client import make_client, point_at
-from bot.app import discord_platform, mount_discord, open_core
+from bot.app import open_core
 from bot.config import load_config
 from tests.fakes.discord_api import ALICE, ANNOUNCE_ID, GUILD_ID, TOKEN, FakeDiscord, Interaction
 
@@ -54,21 +54,53 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+async def start_tocsin(fake: FakeDiscord, url: str) -> tuple[Any, Any]:
+    """Tocsin's core and bot on the fake; the bench also runs on the code before plugins."""
+    try:
+        from adapters.discord.plugin import discord_platform, mount_discord
+        from adapters.discord.settings import DiscordSettings
+        from bot.plugins import config_models, discover
+
+        settings = fake.settings(url)
+        config = load_config(settings.config_path, config_models(discover()))
+        discord_settings = DiscordSettings.from_env(settings.env)
+        assert discord_settings is not None
+        platform = await discord_platform(discord_settings, config, guild_ready_timeout=0.1)
+        core = await open_core(settings, {platform.name: platform}, config=config)
+        bot = mount_discord(core, platform, discord_settings)
+        if core.worker is not None:
+            await core.worker.start()
+    except ImportError:
+        from bot.app import discord_platform as platform_before  # type: ignore[attr-defined]
+        from bot.app import mount_discord as mount_before  # type: ignore[attr-defined]
+
+        settings = fake.settings(url)
+        config = load_config(settings.config_path)
+        platform = await platform_before(settings, config, guild_ready_timeout=0.1)
+        core = await open_core(settings, {platform.name: platform}, config=config)
+        bot = mount_before(core, platform)
+    await bot.start(TOKEN)
+    return core, bot
+
+
+async def settled(core: Any, bot: Any) -> None:
+    await bot.drain()
+    settle = getattr(core, "settle", None)
+    if settle is not None:
+        await settle(within=30)
+    await bot.drain()
+
+
 async def tocsin_run(count: int, folder: Path) -> dict[int, tuple[list[float], int, float]]:
     fake = FakeDiscord()
     await fake.start()
-    env = fake.settings(f"sqlite+aiosqlite:///{folder / 'bench.db'}")
-    config = load_config(env.config_path)
-    platform = await discord_platform(env, config, guild_ready_timeout=0.1)
-    core = await open_core(env, {platform.name: platform}, config=config)
-    bot = mount_discord(core, platform)
-    await bot.start(TOKEN)
+    core, bot = await start_tocsin(fake, f"sqlite+aiosqlite:///{folder / 'bench.db'}")
     results = {}
     try:
         for level in LEVELS:
             started = time.perf_counter()
             records = await fire(fake, count, level, f"Load {level}")
-            await bot.drain()
+            await settled(core, bot)
             elapsed = time.perf_counter() - started
             deferred = sum(1 for r in records if r.kind == 5)
             results[level] = (latencies_ms(records), deferred, count / elapsed)
@@ -83,7 +115,13 @@ async def bare_run(count: int) -> dict[int, list[float]]:
     """The floor: discord.py and the fake, with a command that only answers."""
     fake = FakeDiscord()
     await fake.start()
-    env = fake.settings("sqlite+aiosqlite:///:memory:")
+    env: Any = fake.settings("sqlite+aiosqlite:///:memory:")
+    try:
+        from adapters.discord.settings import DiscordSettings
+
+        env = DiscordSettings.from_env(env.env)
+    except ImportError:
+        pass  # before plugins, the core's settings carried Discord's
     point_at(env)
     client = make_client(env, message_content=False, guild_ready_timeout=0.1)
     tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(client)

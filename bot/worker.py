@@ -32,6 +32,7 @@ from storage import jobs
 from storage.errors import StorageError
 from storage.models import Job
 from storage.repo import Store
+from storage.turns import background
 
 log = logging.getLogger(__name__)
 RETRYABLE = (TimeoutError, OSError, ConnectionError, StorageError)
@@ -157,6 +158,7 @@ class Worker:
     # running
 
     async def _runner(self) -> None:
+        background.set(True)  # its writes give way to people's requests (storage.turns)
         while True:
             row, hint = await self._queue.get()
             task = asyncio.current_task()

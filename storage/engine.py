@@ -11,10 +11,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import DatabaseUnreachable, UnsupportedDatabase
+from storage.turns import Turn, WriteTurns
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
-SessionFactory = async_sessionmaker[AsyncSession]
+
+class Session(AsyncSession):
+    """An async session whose ``begin()`` first waits for a write turn when its engine has
+    them (SQLite: see :mod:`storage.turns`)."""
+
+    def begin(self) -> Any:
+        turns = self.info.get("turns")
+        if isinstance(turns, WriteTurns):
+            return Turn(turns, super().begin)
+        return super().begin()
+
+
+SessionFactory = async_sessionmaker[Session]
 
 
 def safe_url(url: str) -> str:
@@ -63,8 +76,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:
-    """Sessions that keep loaded objects usable after commit (no lazy loads under asyncio)."""
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    """Sessions that keep loaded objects usable after commit (no lazy loads under asyncio);
+    on SQLite, their write transactions take turns (:mod:`storage.turns`)."""
+    info: dict[str, Any] = {}
+    if engine.dialect.name == "sqlite":
+        info["turns"] = WriteTurns()
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False, info=info)
 
 
 async def ping(engine: AsyncEngine) -> None:

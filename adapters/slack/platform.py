@@ -138,6 +138,7 @@ class SlackPlatform:
         self._monotonic = monotonic
         self._last_post: Bounded[str, float] = Bounded(remember)
         self._channel_locks: Bounded[str, asyncio.Lock] = Bounded(remember)
+        self._queued: Bounded[str, int] = Bounded(remember)
         self._names: Bounded[str, ChannelRef] = Bounded(remember)
         self._users: Bounded[str, UserRef] = Bounded(remember)
         self._me: dict[str, str] | None = None
@@ -161,17 +162,30 @@ class SlackPlatform:
         return dict(response.data) if isinstance(response.data, dict) else {}
 
     async def _paced(self, channel_id: str, method: str, **params: Any) -> dict[str, Any]:
-        """Post to ``channel_id`` no faster than Slack's one message per second."""
+        """Post to ``channel_id`` no faster than Slack's one message per second. A turn
+        further off than :data:`WAIT_IN_PLACE` is not waited for here: the call is refused
+        as retryable, so the worker's slot goes to other work until then."""
         lock = self._channel_locks.setdefault(channel_id, asyncio.Lock)
-        async with lock:
-            last = self._last_post.get(channel_id)
-            wait = (last if last is not None else -1e9) + self._interval - self._monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            try:
-                return await self._call(method, channel=channel_id, **params)
-            finally:
-                self._last_post.put(channel_id, self._monotonic())
+        queued = self._queued.get(channel_id) or 0
+        if lock.locked() and queued * self._interval > WAIT_IN_PLACE:
+            raise PlatformError(
+                f"posting in {channel_id} waits its turn (Slack takes one a second)",
+                retryable=True,
+                retry_after=queued * self._interval,
+            )
+        self._queued.put(channel_id, queued + 1)
+        try:
+            async with lock:
+                last = self._last_post.get(channel_id)
+                wait = (last if last is not None else -1e9) + self._interval - self._monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                try:
+                    return await self._call(method, channel=channel_id, **params)
+                finally:
+                    self._last_post.put(channel_id, self._monotonic())
+        finally:
+            self._queued.put(channel_id, max(0, (self._queued.get(channel_id) or 1) - 1))
 
     async def me(self) -> dict[str, str]:
         """Who the bot is (``user_id``, ``bot_id``), asked of Slack once."""
@@ -190,7 +204,6 @@ class SlackPlatform:
         ref = ChannelRef(created["channel"]["id"], created["channel"]["name"])
         self._names.put(ref.name, ref)
         await self.set_topic(ref, topic)
-        await self._call("conversations.setPurpose", channel=ref.id, purpose=topic[:250])
         return ref
 
     async def own_channel(

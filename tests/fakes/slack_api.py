@@ -257,7 +257,7 @@ class FakeSlack:
         return web.Response(text="OK")
 
     async def _response(self, request: web.Request) -> web.Response:
-        answer = {"key": request.match_info["key"], **await request.json()}
+        answer = {"key": request.match_info["key"], **await request.json(), "at": time.time()}
 
         async def work() -> web.Response:
             self.responses.append(answer)

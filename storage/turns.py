@@ -1,0 +1,76 @@
+"""Write turns for SQLite: one write transaction at a time in a process, requests first.
+
+SQLite has one writer. Left to its own busy handler, writers that find the database locked
+sleep and try again, longer each time, so a burst of writes turns into waits of seconds.
+Within one process they can instead queue, each starting the moment the last one ends; and
+a person's request (a command's facts) goes before the worker's background writes, which
+nobody is waiting on. Across processes, SQLite's own lock and busy timeout still apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from contextvars import ContextVar
+from types import TracebackType
+from typing import Any
+
+background: ContextVar[bool] = ContextVar("background", default=False)
+"""Set in the worker's tasks: their writes wait for the requests' writes."""
+
+
+class WriteTurns:
+    def __init__(self) -> None:
+        self._busy = False
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self) -> None:
+        if not self._busy and not self._waiting:
+            self._busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (int(background.get()), next(self._order), turn))
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release()  # it was our turn: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            _priority, _order, turn = heapq.heappop(self._waiting)
+            if not turn.done():
+                turn.set_result(None)
+                return
+        self._busy = False
+
+
+class Turn:
+    """``async with``: a write turn, then the transaction ``begin`` opens."""
+
+    def __init__(self, turns: WriteTurns, begin: Any) -> None:
+        self._turns, self._begin = turns, begin
+        self._transaction: Any = None
+
+    async def __aenter__(self) -> Any:
+        await self._turns.acquire()
+        try:
+            self._transaction = self._begin()
+            return await self._transaction.__aenter__()
+        except BaseException:
+            self._turns.release()
+            raise
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return bool(await self._transaction.__aexit__(kind, error, trace))
+        finally:
+            self._turns.release()
