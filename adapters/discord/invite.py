@@ -13,7 +13,7 @@ PERMISSIONS = discord.Permissions(
     read_message_history=True,
     manage_channels=True,  # an incident channel, and the category it goes in
     pin_messages=True,  # the card is pinned
-    manage_roles=True,  # let people into a private category's channel; archive read-only
+    manage_roles=True,  # let people into a private category's channel
 )
 """Never ``mention_everyone`` or ``administrator``: Tocsin has no use for them."""
 
