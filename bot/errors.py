@@ -10,6 +10,8 @@
     └── PlatformError           a chat platform refused or failed a call (wraps the SDK's error);
         │                       ``retryable`` when trying again later may work (a 5xx, a
         │                       timeout, a rate limit: ``retry_after`` seconds, if it said)
+        ├── Later               not now: the platform asks to come back after ``retry_after``
+        │                       seconds (a rate limit, a channel's pacing); not a failure
         ├── Unsupported         the platform cannot do this at all (never silently ignored)
         └── ChannelNameTaken    a channel of that name exists already; pick another name
 
@@ -46,6 +48,14 @@ class PlatformError(TocsinError):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class Later(PlatformError):
+    """Not now: the platform asks to come back in ``retry_after`` seconds (a rate limit, a
+    channel's pacing). The worker tries again then, without counting it as a failure."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after)
 
 
 class Unsupported(PlatformError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 
-from bot.errors import ChannelNameTaken, PlatformError
+from bot.errors import ChannelNameTaken, Later, PlatformError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.render import MarkdownDialect
 from bot.ui import Card
@@ -35,9 +35,10 @@ class RecordingPlatform:
     ``fail_on`` names methods that always raise a :class:`PlatformError` Tocsin cannot
     retry; ``flaky`` maps a method to how many times it fails first with a retryable one
     (a 5xx), and ``hang`` to how many times it never answers (so a timeout must end it);
-    ``taken`` holds channel names that already exist. Each of those is a call the platform
-    *did not* carry out; ``lose_answers`` maps a method to how many times it does the work
-    and then hangs (a call whose answer was lost).
+    ``later`` to how many times it asks to come back in 5 s (a rate limit); ``taken`` holds
+    channel names that already exist. Each of those is a call the platform *did not* carry
+    out; ``lose_answers`` maps a method to how many times it does the work and then hangs
+    (a call whose answer was lost).
     """
 
     dialect = MarkdownDialect()
@@ -58,6 +59,7 @@ class RecordingPlatform:
         self.flaky: dict[str, int] = {}
         self.hang: dict[str, int] = {}
         self.lose_answers: dict[str, int] = {}
+        self.later: dict[str, int] = {}
         self.users: dict[str, str] = {}
         self.calls: list[str] = []
         self._ids = count(1)
@@ -69,6 +71,9 @@ class RecordingPlatform:
         if self.flaky.get(method, 0) > 0:
             self.flaky[method] -= 1
             raise PlatformError(f"{method} failed with a 5xx (as the test asked)", retryable=True)
+        if self.later.get(method, 0) > 0:
+            self.later[method] -= 1
+            raise Later(f"{method}: come back in 5 s (as the test asked)", retry_after=5)
         if self.hang.get(method, 0) > 0:
             self.hang[method] -= 1
             await asyncio.Event().wait()

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.effects import Again, Effect, Result, Run, catch_up, describe, tell
-from bot.errors import PlatformError, UserError
+from bot.errors import Later, PlatformError, UserError
 from bot.identity import Person
 from bot.timeline import record
 from bot.views import IncidentView
@@ -224,6 +224,22 @@ class Worker:
             log.exception("error %s in job %s (%s)", error_id, row.id, row.kind, exc_info=exc)
             retryable = True  # perhaps a passing fault; the attempts are counted
         message = describe(exc)
+        if isinstance(exc, Later):
+            wait = exc.retry_after or 1
+            log.info("job %s (%s) comes back in %.0f s: %s", row.id, row.kind, wait, message)
+            due = self._w.clock.now() + timedelta(seconds=wait)
+            if await jobs.again(
+                self._w.sessions,
+                row.id,
+                owner=self.owner,
+                due_at=due,
+                error=message,
+                state=run.state,
+                uncounted=True,
+            ):
+                row.due_at = due
+                self._at(row)
+            return
         if retryable and row.attempts < self.max_attempts:
             wait = self._backoff(row.attempts, exc)
             log.info(

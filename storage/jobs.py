@@ -188,9 +188,11 @@ async def again(
     error: str = "",
     state: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
+    uncounted: bool = False,
 ) -> bool:
     """Give a held row back to run again at ``due_at`` (a retry, or a recurring job's next
-    turn), keeping what its steps recorded; ``False`` if ``owner`` no longer holds it."""
+    turn), keeping what its steps recorded; ``uncounted``: this try does not count as one
+    (it was told to come back later). ``False`` if ``owner`` no longer holds it."""
     values: dict[str, Any] = {
         "status": PENDING,
         "due_at": due_at,
@@ -198,6 +200,8 @@ async def again(
         "lease_owner": None,
         "lease_expires_at": None,
     }
+    if uncounted:
+        values["attempts"] = col(Job.attempts) - 1
     if state is not None:
         values["state"] = json.dumps(state, separators=(",", ":"))
     if payload is not None:

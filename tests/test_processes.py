@@ -193,7 +193,7 @@ async def test_sigterm_exits_within_ten_seconds_while_a_platform_call_hangs(
         if trouble == "hang":
             await until(lambda: _hit(stuck), within=30)
         else:
-            await running.wait_for("again in 3600 s")
+            await running.wait_for("comes back in 3600 s")
         started = time.monotonic()
         code = await running.stop(within=15)
         took = time.monotonic() - started

@@ -70,6 +70,20 @@ async def test_a_failing_step_is_retried_and_what_was_done_is_not_done_again(
     assert len(qchat.answers()) == 1
 
 
+async def test_being_told_to_come_back_later_is_no_failure(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    """A rate limit or a channel's pacing, however long it lasts, does not use up tries."""
+    platform.later["post_message"] = 6  # twice the tries a failing job gets
+    await qchat.run("declare Disk full")
+    for _ in range(6):
+        await retry_after_backoff(qchat, 5)
+    assert len(platform.texts("incidents")) == 1
+    view = await qchat.core.wiring.views.full(1)
+    assert not [e for e in view.events if e.kind == "failed"]
+    assert set(await jobs.counts(qchat.core.sessions)) <= {"done", "pending"}
+
+
 async def test_a_call_that_hangs_is_timed_out_and_tried_again(
     qchat: Chat, platform: RecordingPlatform
 ) -> None:

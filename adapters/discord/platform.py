@@ -21,7 +21,7 @@ import discord
 from adapters.discord.dialect import ALLOWED_MENTIONS, DiscordDialect
 from adapters.discord.ui import card_embed, card_view, cut
 from bot.cache import Bounded
-from bot.errors import ChannelNameTaken, PlatformError
+from bot.errors import ChannelNameTaken, Later, PlatformError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.ui import Card
 
@@ -39,9 +39,8 @@ def refused(what: str) -> Iterator[None]:
     try:
         yield
     except discord.RateLimited as exc:
-        raise PlatformError(
+        raise Later(
             f"Discord rate-limited {what} (retry after {exc.retry_after:.0f} s)",
-            retryable=True,
             retry_after=exc.retry_after,
         ) from exc
     except discord.DiscordServerError as exc:

@@ -30,7 +30,7 @@ from adapters.slack.blocks import card_blocks, card_text, modal
 from adapters.slack.dialect import SlackDialect
 from adapters.slack.translate import EPHEMERAL
 from bot.cache import Bounded
-from bot.errors import ChannelNameTaken, PlatformError
+from bot.errors import ChannelNameTaken, Later, PlatformError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.ui import Card, Form
 
@@ -94,11 +94,7 @@ def refusal(method: str, exc: SlackApiError) -> PlatformError:
     error = str(data.get("error", "unknown_error"))
     if status == 429 or error == "ratelimited":
         wait = retry_after(getattr(response, "headers", {}))
-        return PlatformError(
-            f"Slack rate-limited {method} (retry after {wait:.0f} s)",
-            retryable=True,
-            retry_after=wait,
-        )
+        return Later(f"Slack rate-limited {method} (retry after {wait:.0f} s)", retry_after=wait)
     if isinstance(status, int) and status >= 500:
         return PlatformError(f"Slack failed {method}: HTTP {status} {error}", retryable=True)
     return PlatformError(f"Slack refused {method}: {error}")
@@ -168,9 +164,8 @@ class SlackPlatform:
         lock = self._channel_locks.setdefault(channel_id, asyncio.Lock)
         queued = self._queued.get(channel_id) or 0
         if lock.locked() and queued * self._interval > WAIT_IN_PLACE:
-            raise PlatformError(
+            raise Later(
                 f"posting in {channel_id} waits its turn (Slack takes one a second)",
-                retryable=True,
                 retry_after=queued * self._interval,
             )
         self._queued.put(channel_id, queued + 1)
