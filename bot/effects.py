@@ -10,6 +10,7 @@ Steps that finished are remembered when a try fails part-way, so the next try sk
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -134,6 +135,12 @@ async def posted(
     return None
 
 
+def naming(marker: str) -> Callable[[str], bool]:
+    """Whether a text contains ``marker`` as a whole (``INC-1`` is not in ``INC-12``)."""
+    pattern = re.compile(re.escape(marker) + r"(?![\w-])")
+    return lambda text: pattern.search(text) is not None
+
+
 async def post_once(
     run: Run, step: str, channel: ChannelRef, text: str, since: datetime, marker: str = ""
 ) -> None:
@@ -142,8 +149,8 @@ async def post_once(
     async def post() -> None:
         platform = run.platform
         if run.retrying:
-            wanted = marker or text.strip()
-            if await posted(platform, channel, since, lambda seen: wanted in seen):
+            matches = naming(marker) if marker else (lambda seen: text.strip() in seen)
+            if await posted(platform, channel, since, matches):
                 return
         await platform.post_message(channel, text)
 
@@ -343,9 +350,7 @@ class Export:
         channel = ChannelRef(run.payload["channel"]["id"], run.payload["channel"]["name"])
         filename = str(run.payload["filename"])
         comment = f"Timeline of {view.ref} ({filename})"
-        if run.retrying and await posted(
-            platform, channel, run.job.created_at, lambda t: comment in t
-        ):
+        if run.retrying and await posted(platform, channel, run.job.created_at, naming(comment)):
             return Done()
         await platform.upload_file(channel, filename, content.encode(), comment)
         return Done()

@@ -283,7 +283,11 @@ async def test_two_replicas_finish_every_acknowledged_declare_when_one_is_killed
                 # kill may be sent again by the replica that takes over.
                 assert 1 <= len(told) <= 2, key
 
-        await until(complete, within=90)
+        try:
+            await until(complete, within=90)
+        except AssertionError:
+            print("JOBS", await job_rows(empty_database_url), "\nLOG", two.log[-3000:])
+            raise
         assert len(acked) >= 20, f"only {len(acked)} of 40 were acknowledged"
     finally:
         for running in (one, two):

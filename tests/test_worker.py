@@ -70,6 +70,29 @@ async def test_a_failing_step_is_retried_and_what_was_done_is_not_done_again(
     assert len(qchat.answers()) == 1
 
 
+async def test_a_look_up_tells_inc_1_from_inc_12(
+    settings: Settings, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    """INC-1's announcement failed; by its retry INC-12 has been announced: that one is not
+    INC-1's, so INC-1's is posted."""
+    hour = timedelta(hours=1)
+    core = await open_core(
+        settings, {platform.name: platform}, clock=clock, backoff=hour, backoff_cap=hour
+    )
+    chat = Chat(core, platform, clock)
+    try:
+        platform.flaky["post_message"] = 1
+        await chat.run("declare First")
+        for n in range(2, 13):
+            await chat.run(f"declare Other {n}")
+        await retry_after_backoff(chat, 3600)
+        announced = platform.texts("incidents")
+        assert len(announced) == 12 and sum("New incident INC-1**" in t for t in announced) == 1
+        assert announced[-1].startswith("🚨 **New incident INC-1**"), "posted last, on its retry"
+    finally:
+        await core.aclose()
+
+
 async def test_being_told_to_come_back_later_is_no_failure(
     qchat: Chat, platform: RecordingPlatform
 ) -> None:
