@@ -101,3 +101,34 @@ class Running:
         code = await asyncio.wait_for(self.process.wait(), timeout=within)
         await self._reader
         return code
+
+
+def tocsin_inline(
+    *args: str, cwd: Path, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``tocsin <args>`` run in this process: the same ``main`` a user's command runs, with
+    its environment, working directory, input and output, but no interpreter to start (for
+    checks whose subject is what the command says, not how a process behaves)."""
+    import contextlib
+    import io
+
+    from bot.cli import main
+
+    saved_env, saved_cwd, saved_stdin = dict(os.environ), Path.cwd(), sys.stdin
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        sys.stdin = io.StringIO(stdin)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's --help and usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        sys.stdin = saved_stdin
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())

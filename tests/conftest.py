@@ -122,6 +122,16 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path, _migrated_sqlite: Path) -> str:
+    """A SQLite database at the current schema, for tests where the backend makes no
+    difference (a real process talking to a platform's fake): the backends are compared
+    everywhere else."""
+    path = tmp_path / "tocsin.db"
+    shutil.copyfile(_migrated_sqlite, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database at the current schema: a copy of one migrated once per session."""

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from bot import __version__
 from storage.engine import create_engine
 from storage.migrate import head_revision
-from tests.cli import tocsin, tocsin_env
+from tests.cli import tocsin, tocsin_env, tocsin_inline
 
 UNREACHABLE = "postgresql+asyncpg://postgres:hunter2@127.0.0.1:1/nowhere"
 
@@ -29,17 +29,17 @@ def test_version(tmp_path: Path) -> None:
 
 
 def test_no_command_prints_help_and_fails(tmp_path: Path) -> None:
-    result = tocsin(cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x.db"))
+    result = tocsin_inline(cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x.db"))
     assert result.returncode == 2
     assert "shell" in result.stdout and "check-config" in result.stdout
 
 
 def test_migrate_then_check_config_passes(empty_database_url: str, tmp_path: Path) -> None:
     env = tocsin_env(empty_database_url)
-    migrated = tocsin("migrate", cwd=tmp_path, env=env)
+    migrated = tocsin_inline("migrate", cwd=tmp_path, env=env)
     assert migrated.returncode == 0, migrated.stderr
     assert f"is at schema revision {head_revision()}" in migrated.stdout
-    checked = tocsin("check-config", cwd=tmp_path, env=env)
+    checked = tocsin_inline("check-config", cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stdout
     assert "✓ config: built-in defaults" in checked.stdout
     assert "✓ database:" in checked.stdout
@@ -48,7 +48,7 @@ def test_migrate_then_check_config_passes(empty_database_url: str, tmp_path: Pat
 
 def test_check_config_explains_a_bad_file(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "tocsin.toml").write_text("[incident]\nannounce = 'x'\n")
-    result = tocsin("check-config", cwd=tmp_path, env=tocsin_env(database_url))
+    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(database_url))
     assert result.returncode == 1
     assert "tocsin.toml:2: unknown key 'incident.announce'" in result.stdout
     assert "(did you mean 'announce_channel'?)" in result.stdout
@@ -56,7 +56,7 @@ def test_check_config_explains_a_bad_file(database_url: str, tmp_path: Path) -> 
 
 def test_a_bad_config_stops_the_shell_with_the_reason(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "tocsin.toml").write_text("[severities.SEV1]\nlabel = 'x'\ncolour = 'red'\n")
-    result = tocsin("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")
+    result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")
     assert result.returncode == 2
     assert "configuration error" in result.stderr
     assert "tocsin.toml:3: severities.SEV1.colour" in result.stderr
@@ -65,7 +65,7 @@ def test_a_bad_config_stops_the_shell_with_the_reason(database_url: str, tmp_pat
 
 @pytest.mark.parametrize("command", ["shell", "migrate", "run", "check-config"])
 def test_an_unreachable_database_is_said_without_a_traceback(command: str, tmp_path: Path) -> None:
-    result = tocsin(command, cwd=tmp_path, env=tocsin_env(UNREACHABLE), stdin="")
+    result = tocsin_inline(command, cwd=tmp_path, env=tocsin_env(UNREACHABLE), stdin="")
     output = result.stdout + result.stderr
     assert result.returncode == 1
     assert "cannot reach the database at postgresql+asyncpg://postgres:***@127.0.0.1:1" in output
@@ -81,7 +81,7 @@ def test_a_database_from_a_newer_tocsin_is_refused(database_url: str, tmp_path: 
         await engine.dispose()
 
     asyncio.run(bump())
-    result = tocsin("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")
+    result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")
     assert result.returncode == 1
     assert "schema revision 0999, which this Tocsin does not know" in result.stderr
     assert "Traceback" not in result.stderr
@@ -89,19 +89,19 @@ def test_a_database_from_a_newer_tocsin_is_refused(database_url: str, tmp_path: 
 
 def test_export_prints_the_timeline(database_url: str, tmp_path: Path) -> None:
     env = tocsin_env(database_url)
-    tocsin("shell", cwd=tmp_path, env=env, stdin="/incident declare Queue backlog\n")
-    result = tocsin("export", "INC-1", cwd=tmp_path, env=env)
+    tocsin_inline("shell", cwd=tmp_path, env=env, stdin="/incident declare Queue backlog\n")
+    result = tocsin_inline("export", "INC-1", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("# INC-1: Queue backlog\n")
-    written = tocsin("export", "inc-1", "--output", "out.md", cwd=tmp_path, env=env)
+    written = tocsin_inline("export", "inc-1", "--output", "out.md", cwd=tmp_path, env=env)
     assert written.returncode == 0
     assert (tmp_path / "out.md").read_text().startswith("# INC-1: Queue backlog")
-    missing = tocsin("export", "INC-9", cwd=tmp_path, env=env)
+    missing = tocsin_inline("export", "INC-9", cwd=tmp_path, env=env)
     assert (missing.returncode, missing.stderr.strip()) == (
         1,
         "tocsin: there is no incident INC-9.",
     )
-    bogus = tocsin("export", "yesterday", cwd=tmp_path, env=env)
+    bogus = tocsin_inline("export", "yesterday", cwd=tmp_path, env=env)
     assert "'yesterday' is not an incident reference" in bogus.stderr
 
 
@@ -151,18 +151,18 @@ def test_declare_from_the_cli_and_a_running_shell_opens_the_channel(
     database_url: str, tmp_path: Path
 ) -> None:
     env = tocsin_env(database_url)
-    declared = tocsin(
+    declared = tocsin_inline(
         "declare", "Disk full on db-3", "--sev", "2", "--as", "dana", cwd=tmp_path, env=env
     )
     assert declared.returncode == 0, declared.stderr
     assert declared.stdout.startswith("Declared INC-1 (SEV2 major): Disk full on db-3\n")
     assert "opens its channel on console" in declared.stdout
-    shell = tocsin("shell", "--as", "erin", cwd=tmp_path, env=env, stdin="/incident list\n")
+    shell = tocsin_inline("shell", "--as", "erin", cwd=tmp_path, env=env, stdin="/incident list\n")
     assert shell.returncode == 0, shell.stderr
     assert "[#inc-1-disk-full-on-db-3] channel created" in shell.stdout
     assert "[#incidents] 🚨 New incident INC-1 · SEV2 major: Disk full on db-3" in shell.stdout
     assert "Commander: @dana" in shell.stdout
-    exported = tocsin("export", "INC-1", cwd=tmp_path, env=env)
+    exported = tocsin_inline("export", "INC-1", cwd=tmp_path, env=env)
     assert "| dana | declared the incident (SEV2): Disk full on db-3 |" in exported.stdout
     assert "opened the channel #inc-1-disk-full-on-db-3" in exported.stdout
 
@@ -184,10 +184,12 @@ def test_declare_from_the_cli_refuses_bad_input(
     database_url: str, tmp_path: Path, args: list[str], toml: str, code: int, said: str
 ) -> None:
     (tmp_path / "tocsin.toml").write_text(toml)
-    result = tocsin("declare", "Something", *args, cwd=tmp_path, env=tocsin_env(database_url))
+    result = tocsin_inline(
+        "declare", "Something", *args, cwd=tmp_path, env=tocsin_env(database_url)
+    )
     assert (result.returncode, said in result.stderr) == (code, True), result.stderr
     assert "Traceback" not in result.stderr
-    listed = tocsin("export", "INC-1", cwd=tmp_path, env=tocsin_env(database_url))
+    listed = tocsin_inline("export", "INC-1", cwd=tmp_path, env=tocsin_env(database_url))
     assert "there is no incident INC-1" in listed.stderr
 
 
@@ -198,9 +200,9 @@ def test_declare_needs_a_platform_when_several_run(database_url: str, tmp_path: 
         SLACK_SIGNING_SECRET="s",
         DISCORD_TOKEN="t",
     )
-    result = tocsin("declare", "Something", cwd=tmp_path, env=env)
+    result = tocsin_inline("declare", "Something", cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert "several chat platforms are configured (discord, slack)" in result.stderr
     (tmp_path / "tocsin.toml").write_text("[incident]\nplatform = 'slack'\n")
-    result = tocsin("declare", "Something", cwd=tmp_path, env=env)
+    result = tocsin_inline("declare", "Something", cwd=tmp_path, env=env)
     assert result.returncode == 0 and "opens its channel on slack" in result.stdout

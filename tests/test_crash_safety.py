@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -55,13 +54,6 @@ def slack_steps(fake: FakeSlack) -> dict[str, SlackWhen]:
             and "Step announcement" in a.get("text", "")
         ),
     }
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """Platform faults do not depend on the database: these run on SQLite alone (the job
-    table's claims are tested on both, and under a kill on PostgreSQL)."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}"
 
 
 @pytest.fixture

@@ -365,13 +365,11 @@ async def run_connected(
 
 
 async def test_the_bot_runs_from_its_environment_as_a_user_would(
-    database_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
     fake = FakeDiscord()
     await fake.start()
-    process, seen = await run_connected(
-        fake, database_url, tmp_path, DISCORD_GUILD_IDS=str(GUILD_ID)
-    )
+    process, seen = await run_connected(fake, sqlite_url, tmp_path, DISCORD_GUILD_IDS=str(GUILD_ID))
     assert process.stderr is not None
     try:
         assert fake.identified[-1]["intents"] & (1 << 15)  # the app has Message Content
@@ -391,12 +389,10 @@ async def test_the_bot_runs_from_its_environment_as_a_user_would(
     assert not fake.rejections, fake.rejections
 
 
-async def test_run_stops_when_discord_ends_the_connection(
-    database_url: str, tmp_path: Path
-) -> None:
+async def test_run_stops_when_discord_ends_the_connection(sqlite_url: str, tmp_path: Path) -> None:
     fake = FakeDiscord()
     await fake.start()
-    process, _ = await run_connected(fake, database_url, tmp_path)
+    process, _ = await run_connected(fake, sqlite_url, tmp_path)
     assert process.stderr is not None
     try:
         await fake.kick(4004)  # the token was revoked
@@ -437,11 +433,11 @@ async def test_without_message_content_all_but_chat_capture_works(database_url: 
         await fake.close()
 
 
-async def test_check_config_and_invite_speak_to_discord(database_url: str, tmp_path: Path) -> None:
+async def test_check_config_and_invite_speak_to_discord(sqlite_url: str, tmp_path: Path) -> None:
     fake = FakeDiscord(message_content=False)
     await fake.start()
     env = tocsin_env(
-        database_url, DISCORD_TOKEN=TOKEN, DISCORD_API_URL=fake.url, DISCORD_GUILD_IDS="1,2"
+        sqlite_url, DISCORD_TOKEN=TOKEN, DISCORD_API_URL=fake.url, DISCORD_GUILD_IDS="1,2"
     )
     try:
         checked = await asyncio.to_thread(tocsin, "check-config", cwd=tmp_path, env=env)

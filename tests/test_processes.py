@@ -88,11 +88,6 @@ async def until(check: object, within: float = 60) -> None:
         await asyncio.sleep(0.2)
 
 
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'tocsin.db'}"
-
-
 async def test_a_slack_declare_killed_at_any_step_completes_after_a_restart(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.cli import tocsin, tocsin_env
+from tests.cli import tocsin, tocsin_env, tocsin_inline
 
 FIRST = """\
 /incident declare Checkout returns 500 --sev 1 --service api --desc since deploy 4.2
@@ -98,7 +98,7 @@ freed 20 GB
 
 /incident list
 """
-    result = tocsin(
+    result = tocsin_inline(
         "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
     )
     assert result.returncode == 0, result.stderr
@@ -114,7 +114,7 @@ freed 20 GB
 
 def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path: Path) -> None:
     script = "@Not A Name\n#Bad Channel!\n7\nhello there\n/page someone\n"
-    result = tocsin("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin=script)
+    result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "⚠️ a name is letters" in out
@@ -125,13 +125,13 @@ def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path
 
 
 async def test_an_overdue_update_is_reminded_in_the_channel(
-    database_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
     """A real shell, a 2 s update interval: the commander is reminded once per interval."""
     (tmp_path / "tocsin.toml").write_text(
         '[severities.SEV1]\nlabel = "critical"\nupdate_every = "2s"\n'
     )
-    env = tocsin_env(database_url, TOCSIN_SWEEP_EVERY="1s")
+    env = tocsin_env(sqlite_url, TOCSIN_SWEEP_EVERY="1s")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -159,7 +159,7 @@ async def test_an_overdue_update_is_reminded_in_the_channel(
         while "INC-1 is resolved" not in seen:
             seen += (await asyncio.wait_for(process.stdout.readline(), timeout=30)).decode()
         reminders = seen.count("⏰ INC-1")
-        await asyncio.sleep(3)  # two more intervals: resolved, so no reminder
+        await asyncio.sleep(2.5)  # another interval: resolved, so no reminder
         process.stdin.close()
         rest = (await asyncio.wait_for(process.stdout.read(), timeout=30)).decode()
     finally:

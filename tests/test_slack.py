@@ -615,12 +615,12 @@ def test_secrets_never_appear_in_the_settings_repr() -> None:
 
 
 async def test_the_app_runs_from_its_environment_as_a_user_would(
-    database_url: str, tmp_path: Path
+    sqlite_url: str, tmp_path: Path
 ) -> None:
     fake = FakeSlack()
     await fake.start()
     env = tocsin_env(
-        database_url,
+        sqlite_url,
         TOCSIN_HTTP_PORT="0",
         SLACK_BOT_TOKEN=TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
@@ -674,7 +674,7 @@ async def test_the_app_runs_from_its_environment_as_a_user_would(
     assert "Traceback" not in rest
 
 
-async def test_check_config_proves_the_slack_token(database_url: str, tmp_path: Path) -> None:
+async def test_check_config_proves_the_slack_token(sqlite_url: str, tmp_path: Path) -> None:
     fake = FakeSlack()
     await fake.start()
     try:
@@ -683,7 +683,7 @@ async def test_check_config_proves_the_slack_token(database_url: str, tmp_path: 
             ("xoxb-wrong", "✗ Slack: the token was refused: invalid_auth"),
         ):
             env = tocsin_env(
-                database_url,
+                sqlite_url,
                 SLACK_BOT_TOKEN=token,
                 SLACK_SIGNING_SECRET=SECRET,
                 SLACK_API_URL=fake.url,
