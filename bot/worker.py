@@ -225,20 +225,15 @@ class Worker:
             retryable = True  # perhaps a passing fault; the attempts are counted
         message = describe(exc)
         if isinstance(exc, Later):
-            wait = exc.retry_after or 1
-            log.info("job %s (%s) comes back in %.0f s: %s", row.id, row.kind, wait, message)
-            due = self._w.clock.now() + timedelta(seconds=wait)
-            if await jobs.again(
-                self._w.sessions,
+            wait = timedelta(seconds=exc.retry_after or 1)
+            log.info(
+                "job %s (%s) comes back in %.0f s: %s",
                 row.id,
-                owner=self.owner,
-                due_at=due,
-                error=message,
-                state=run.state,
-                uncounted=True,
-            ):
-                row.due_at = due
-                self._at(row)
+                row.kind,
+                wait.total_seconds(),
+                message,
+            )
+            await self._again(run, wait, message, uncounted=True)
             return
         if retryable and row.attempts < self.max_attempts:
             wait = self._backoff(row.attempts, exc)
@@ -250,17 +245,7 @@ class Worker:
                 wait.total_seconds(),
                 message,
             )
-            due = self._w.clock.now() + wait
-            if await jobs.again(
-                self._w.sessions,
-                row.id,
-                owner=self.owner,
-                due_at=due,
-                error=message,
-                state=run.state,
-            ):
-                row.due_at = due
-                self._at(row)
+            await self._again(run, wait, message)
             return
         log.warning(
             "job %s (%s) gave up after %d tries: %s", row.id, row.kind, row.attempts, message
@@ -269,6 +254,25 @@ class Worker:
             self._w.sessions, row.id, owner=self.owner, status=jobs.FAILED, error=message
         )
         await self._gave_up(run, effect, message, error_id)
+
+    async def _again(
+        self, run: Run, wait: timedelta, message: str, *, uncounted: bool = False
+    ) -> None:
+        """Give the row back to run again after ``wait``, with the steps it got through."""
+        row = run.job
+        assert row.id is not None
+        due = self._w.clock.now() + wait
+        if await jobs.again(
+            self._w.sessions,
+            row.id,
+            owner=self.owner,
+            due_at=due,
+            error=message,
+            state=run.state,
+            uncounted=uncounted,
+        ):
+            row.due_at = due
+            self._at(row)
 
     def _backoff(self, attempts: int, exc: Exception) -> timedelta:
         wait: timedelta = min(self.backoff * 2 ** max(0, attempts - 1), self.backoff_cap)

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from bot.settings import Settings
+from tests.fakes.faults import Fault, Faults
 
 TOKEN = "fake.discord.token"
 APP_ID = 900000000000000001
@@ -138,14 +139,6 @@ Predicate = Callable[[str, str, dict[str, Any] | None], bool]
 
 
 @dataclass
-class Fault:
-    when: Predicate
-    mode: str  # "5xx", "stall" or "lost"
-    times: int = 1
-    hits: int = 0
-
-
-@dataclass
 class Session:
     ws: web.WebSocketResponse
     intents: int = 0
@@ -167,10 +160,7 @@ class FakeDiscord:
         self.identified: list[dict[str, Any]] = []
         self.sessions: list[Session] = []
         self.create_delay = 0.0
-        self.faults: list[Fault] = []
-        self.hit = asyncio.Event()
-        """Set each time a fault is hit."""
-        self._stalls: set[asyncio.Future[None]] = set()
+        self.faults = Faults()
         self.url = self.gateway_url = ""
         self._seq = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -232,47 +222,26 @@ class FakeDiscord:
         return Settings(database_url=database_url, config_path=config_path, env=self.env(**extra))
 
     async def close(self) -> None:
-        for stalled in list(self._stalls):
-            stalled.cancel()
+        self.faults.release()
         for session in list(self.sessions):
             await session.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _stall(self) -> None:
-        """Never answer (until the fake closes)."""
-        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._stalls.add(never)
-        try:
-            await never
-        finally:
-            self._stalls.discard(never)
-
     def fault(self, when: Predicate, mode: str, times: int = 1) -> Fault:
         """Make the next ``times`` REST calls that ``when`` picks fail as ``mode`` says."""
-        made = Fault(when, mode, times)
-        self.faults.append(made)
-        return made
+        return self.faults.add(when, mode, times)
 
     async def _faulted(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.json() if request.content_type == "application/json" else None
         path = request.path.removeprefix("/api/v10")
-        fault = next(
-            (f for f in self.faults if f.hits < f.times and f.when(request.method, path, body)),
-            None,
-        )
-        if fault is None:
-            response: web.StreamResponse = await handler(request)
-            return response
-        fault.hits += 1
-        self.hit.set()
-        if fault.mode == "5xx":
+
+        def failure() -> web.Response:
             return _json({"message": "Internal Server Error", "code": 0}, 500)
-        if fault.mode == "stall":
-            await self._stall()
-        await handler(request)
-        await self._stall()  # "lost": done, but the answer never comes
-        raise AssertionError("unreachable")
+
+        return await self.faults.around(
+            (request.method, path, body), lambda: handler(request), failure
+        )
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -283,7 +252,7 @@ class FakeDiscord:
             authorized = request.headers.get("Authorization") == f"Bot {TOKEN}"
             if not (public or authorized or request.path == "/gateway"):
                 raise Refused(401, 0, "401: Unauthorized")
-            if self.faults and request.path.startswith("/api/"):
+            if self.faults.armed and request.path.startswith("/api/"):
                 response = await self._faulted(request, handler)
             else:
                 response = await handler(request)

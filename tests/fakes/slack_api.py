@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.fakes.faults import Fault, Faults
+
 TOKEN = "xoxb-test-token"
 APP_TOKEN = "xapp-1-test-app-token"
 BOT_USER = "UBOT0001"
@@ -40,14 +42,6 @@ class Refused(Exception):
 Predicate = Callable[[str, dict[str, Any]], bool]
 """(method, arguments) → whether a fault applies; response_url answers are the method
 ``response_url`` with their key as ``key``."""
-
-
-@dataclass
-class Fault:
-    when: Predicate
-    mode: str  # "5xx", "stall" (never answers) or "lost" (done, but the answer never comes)
-    times: int = 1
-    hits: int = 0
 
 
 @dataclass
@@ -79,10 +73,7 @@ class FakeSlack:
         self.socket: web.WebSocketResponse | None = None
         self.socket_connected = asyncio.Event()
         self.socket_acks: dict[str, dict[str, Any]] = {}
-        self.faults: list[Fault] = []
-        self.hit = asyncio.Event()
-        """Set each time a fault is hit."""
-        self._stalls: set[asyncio.Future[None]] = set()
+        self.faults = Faults()
         self.answered = asyncio.Event()
         """Set when something is posted to a response_url."""
         self._acked = asyncio.Condition()
@@ -101,20 +92,9 @@ class FakeSlack:
         }
         return channel_id
 
-    async def _stall(self) -> None:
-        """Never answer (until the fake closes)."""
-        never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._stalls.add(never)
-        try:
-            await never
-        finally:
-            self._stalls.discard(never)
-
     def fault(self, when: Predicate, mode: str, times: int = 1) -> Fault:
         """Make the next ``times`` calls that ``when`` picks fail as ``mode`` says."""
-        made = Fault(when, mode, times)
-        self.faults.append(made)
-        return made
+        return self.faults.add(when, mode, times)
 
     def named(self, suffix: str) -> Callable[[str], bool]:
         """Whether a channel id is that of a channel whose name ends with ``suffix``."""
@@ -122,22 +102,15 @@ class FakeSlack:
             suffix
         )
 
-    async def _faulted(self, method: str, args: dict[str, Any], work: Any) -> web.Response:
-        """Run ``work`` (the call), unless a fault says otherwise."""
-        fault = next((f for f in self.faults if f.hits < f.times and f.when(method, args)), None)
-        if fault is None:
-            return await work()
-        fault.hits += 1
-        self.hit.set()
-        if fault.mode == "5xx":
+    async def _faulted(self, method: str, args: dict[str, Any], work: Any) -> web.StreamResponse:
+        """Run ``work`` (the call), unless a fault says otherwise: a 5xx is an HTML page."""
+
+        def failure() -> web.Response:
             return web.Response(
                 status=502, text="<html>502 Bad Gateway</html>", content_type="text/html"
             )
-        if fault.mode == "stall":
-            await self._stall()
-        answer = await work()
-        await self._stall()  # "lost": done, but the answer never comes
-        return answer
+
+        return await self.faults.around((method, args), work, failure)
 
     def channel_named(self, name: str) -> dict[str, Any]:
         return next(c for c in self.channels.values() if c["name"] == name)
@@ -169,8 +142,7 @@ class FakeSlack:
         await self.server.start_server()
 
     async def close(self) -> None:
-        for stalled in list(self._stalls):
-            stalled.cancel()
+        self.faults.release()
         if self.server is not None:
             await self.server.close()
 
