@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.commands import default_registry
+from bot.commands.parse import reference as incident_reference
 from bot.commands.registry import Registry
 from bot.config import TocsinConfig, load_config
 from bot.dispatcher import Dispatcher
@@ -137,7 +138,8 @@ async def open_core(
 
 async def export(settings: Settings, reference: str, fmt: str) -> str:
     """``tocsin export INC-n``: the timeline document, from the database alone."""
-    number = parse_reference(reference)
+    number = incident_reference(reference)
+    assert number is not None
     if fmt != "md":
         raise UserError(f"cannot export as '{fmt}'; formats: md")
     core = await open_core(settings, {}, migrate=False, worker=False)
@@ -146,14 +148,6 @@ async def export(settings: Settings, reference: str, fmt: str) -> str:
         return core.presenter.export_markdown(view, SystemClock().now())
     finally:
         await core.aclose()
-
-
-def parse_reference(reference: str) -> int:
-    text = reference.strip().upper()
-    digits = text[4:] if text.startswith("INC-") else text
-    if not digits.isdigit():
-        raise UserError(f"'{reference}' is not an incident reference; use INC-<number>, e.g. INC-7")
-    return int(digits)
 
 
 def channel_platform(
@@ -193,6 +187,7 @@ async def declare_offline(
         if invocation.form:
             raise UserError('an incident needs a title: tocsin declare "What is wrong"')
         values = invocation.values
+        who = core.wiring.directory.known(who.key) or who  # the name configured for them
         view = await core.service.declare(
             Actor("cli", who),
             title=values["title"],

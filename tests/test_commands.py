@@ -113,6 +113,18 @@ def parse(
         ("task add X @bob INC-2", "task add", 2, {"text": "X", "owner": "@bob"}),
         ("task done 2", "task done", None, {"number": 2}),
         ("task done 2 INC-4", "task done", 4, {"number": 2}),
+        ("INC-4 task done 2", "task done", 4, {"number": 2}),
+        ("task INC-4 done 2", "task done", 4, {"number": 2}),
+        ("task INC-2 add call the vendor", "task add", 2, {"text": "call the vendor"}),
+        ("INC-1 ack", "ack", 1, {}),
+        ("inc-1 sev 2", "sev", 1, {"severity": 2}),
+        (
+            "status identified INC-1 found it",
+            "status",
+            1,
+            {"status": "identified", "message": "found it"},
+        ),
+        ("note INC-3 is like INC-2", "note", 3, {"text": "is like INC-2"}),
         ("tasks", "tasks", None, {}),
         ("resolve", "resolve", None, {}),
         ("resolve rolled back 4.2", "resolve", None, {"summary": "rolled back 4.2"}),
@@ -177,13 +189,21 @@ def test_every_registered_command_parses_from_its_usage(parser: Parser) -> None:
         ("status", "'status' needs a status"),
         ("update", "needs a message"),
         ("assign pilot @bob", "there is no role 'pilot'; the roles are: commander"),
-        ("assign commander bob", "assign needs a role and a person"),
+        ("assign commander bob", "'bob' is not a person; mention them, like @bob."),
         ("assign commander", "assign needs a role and a person"),
         ("note", "needs a text"),
         ("note " + "y" * 3001, "the limit is 3000"),
-        ("task", "task what?"),
+        ("task", "task what? Usage"),
         ("task drop 1", "'task drop' is not a command"),
         ("task done two", "'two' is not a number"),
+        ("task done ²", "'²' is not a number"),
+        ("task done 0", "there is no task 0"),
+        ("task done 99999999999999999999", "there is no task 99999999999999999999"),
+        ("task add @bob", "a task needs a text"),
+        ("ack INC-99999999999999999999", "there is no incident INC-99999999999999999999"),
+        ("ack INC-0", "there is no incident INC-0"),
+        ("INC-3", "what about INC-3? Name a command too"),
+        ("INC-3 list", "'list' does not act on one incident"),
         ("cancel", "say why"),
         ("list some", "'open' or 'all'"),
         ("export pdf", "cannot export as 'pdf'"),
@@ -280,7 +300,7 @@ def test_typed_fields_build_the_same_invocations(
         ("ack", {"incident": "seven"}, "not an incident reference"),
         ("ack", {"text": "now"}, "'ack' takes nothing more"),
         ("assign", {"role": "chef", "person": "@bob"}, "there is no role 'chef'"),
-        ("assign", {"role": "operations", "person": "bob"}, "assign needs a role and a person"),
+        ("assign", {"role": "operations", "person": "bob"}, "'bob' is not a person"),
         ("task add", {"text": "x", "owner": "bob"}, "'bob' is not a person"),
         ("update", {"message": "  "}, "an update needs a message"),
         ("task", {}, "task what?"),
@@ -388,7 +408,12 @@ async def test_help_is_drawn_from_the_registry(chat: Any) -> None:
         assert f"`/incident {spec.name}" in everything, spec.name
     one = (await chat.run("help task add")).text
     assert "`/incident task add <text…> [@owner]`" in one and "owner: who does it" in one
-    assert "INC-7" in one
+    assert "`/incident task add INC-7 <text…>`" in one
+    assert "`/incident sev INC-7 <1-4>`" in (await chat.run("help sev")).text
+    group = await chat.run("help task")
+    assert group.ok and "is not a /incident command" not in group.text
+    assert "`/incident task add" in group.text and "`/incident task done" in group.text
+    assert "`/incident declare" not in group.text
     unknown = await chat.run("help frob")
     assert not unknown.ok and "`frob` is not a /incident command" in unknown.text
     oncall = await chat.run("help", root="oncall")

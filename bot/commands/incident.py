@@ -201,7 +201,14 @@ def _commands() -> list[CommandSpec]:
             "mark a task done",
             task_done,
             args=(
-                Arg("number", "integer", "the task's number", required=True, missing="which task?"),
+                Arg(
+                    "number",
+                    "integer",
+                    "the task's number",
+                    required=True,
+                    missing="which task?",
+                    invalid="there is no task {value}; /incident tasks lists them.",
+                ),
             ),
             on_incident=True,
             public=True,
@@ -406,27 +413,39 @@ def help_reply(
     typed that is not a command (with the closest one)."""
     parser = call.services.parser
     registry = parser.registry
+    info = registry.root(root)
+    title = f"Tocsin: {info.description.lower() if info else root}"
+    specs = list(registry.commands(root))
     if about:
         words = about.split()
+        first = words[0].lower()
         spec = registry.get(root, tuple(w.lower() for w in words[:2])) or registry.get(
-            root, (words[0].lower(),)
+            root, (first,)
         )
-        alias = registry.alias(root, words[0].lower())
+        alias = registry.alias(root, first)
         spec = spec or (registry.get(root, alias) if alias else None)
-        if spec is None:
-            unknown, suggestion = about, parser.suggest(root, words[0])
-        else:
+        group = registry.groups(root).get(first, [])
+        if spec is not None:
+            required = [
+                f"<{parser.metavar(a)}{'…' if a.kind == 'text' else ''}>"
+                for a in spec.positional
+                if a.required
+            ]
+            example = " ".join([f"/{root}", spec.name, "INC-7", *required])
             command = {"usage": parser.usage(spec), "spec": spec, "args": spec.args}
-            text = call.render("help", root=root, command=command, unknown=None)
+            text = call.render("help", root=root, command=command, example=example, unknown=None)
             return Reply(text, ephemeral=True)
-    info = registry.root(root)
-    lines = [{"usage": parser.usage(s), "spec": s} for s in registry.commands(root)]
+        if group:  # /incident help task: task add, task done
+            specs, title = group, f"/{root} {first}"
+        else:
+            unknown, suggestion = about, parser.suggest(root, words[0])
+    lines = [{"usage": parser.usage(s), "spec": s} for s in specs]
     text = call.render(
         "help",
         root=root,
         command=None,
         commands=lines,
-        title=f"Tocsin: {info.description.lower() if info else root}",
+        title=title,
         unknown=unknown,
         suggestion=suggestion,
     )

@@ -23,7 +23,10 @@ from bot.lifecycle import WORKING
 
 TITLE_MAX = 200
 TEXT_MAX = 3000
-_INC = re.compile(r"^inc-(\d{1,9})$", re.IGNORECASE)
+_INC = re.compile(r"^inc-([0-9]+)$", re.IGNORECASE)
+_NUMBER = re.compile(r"^[0-9]+$")
+MAX_DIGITS = 9
+"""More digits than this is no number Tocsin gave (nor fits the database's columns)."""
 _TOKEN = re.compile(r"\S+")
 IsMention = Callable[[str], bool]
 
@@ -66,13 +69,26 @@ class Parser:
     def parse(self, root: str, text: str, is_mention: IsMention) -> Invocation:
         self._root(root)
         spans = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        incident = None
+        if spans and _INC.match(spans[0][0]):  # /incident INC-7 ack
+            if len(spans) == 1:
+                ref = spans[0][0].upper()
+                raise UserError(
+                    f"what about {ref}? Name a command too, e.g. /{root} timeline {ref}; "
+                    f"/{root} help lists them."
+                )
+            incident, spans = spans[0][0], spans[1:]
         if not spans:
             return self._bare(root)
-        spec, used = self._find(root, [s[0] for s in spans])
+        spec, used, named = self._find(root, [s[0] for s in spans])
+        incident = incident or named
+        if incident is not None and not spec.on_incident:
+            said = f"'{spec.name}' does not act on one incident."
+            raise UserError(f"{said} Usage: {self.usage(spec)}")
         rest = spans[used:]
         if spec.form_if_empty and not rest:
             return Invocation(spec, form=True)
-        fields, incident = self._split(spec, text, rest, is_mention)
+        fields, incident = self._split(spec, text, rest, is_mention, incident)
         return self._check(spec, fields, incident, is_mention)
 
     def _bare(self, root: str) -> Invocation:
@@ -91,27 +107,31 @@ class Parser:
             raise UnknownRoot(root, [r.name for r in self.registry.roots])
         return info
 
-    def _find(self, root: str, words: list[str]) -> tuple[CommandSpec, int]:
-        """The command the first word(s) name, and how many words that took."""
+    def _find(self, root: str, words: list[str]) -> tuple[CommandSpec, int, str | None]:
+        """The command the first word(s) name, how many words that took, and the incident
+        named between them (``task INC-7 add``), if one was."""
         first = words[0].lower()
         path = self.registry.alias(root, first)
         if path is not None:
             spec = self.registry.get(root, path)
             assert spec is not None
-            return spec, 1
+            return spec, 1, None
         group = self.registry.groups(root).get(first)
         if not group:
             raise UnknownCommand(root, words[0], self.suggest(root, first))
         single = next((s for s in group if len(s.path) == 1), None)
         if single is not None:
-            return single, 1
+            return single, 1, None
+        named = None
+        if len(words) > 2 and _INC.match(words[1]):
+            named, words = words[1], [words[0], *words[2:]]
         second = words[1].lower() if len(words) > 1 else ""
         spec = next((s for s in group if s.path[1] == second), None)
         if spec is None:
             usages = " | ".join(self.usage(s) for s in group)
-            got = f"'{words[0]} {words[1]}' is not a command" if second else f"{first} what?"
-            raise UserError(f"{got}. Usage: {usages}")
-        return spec, 2
+            got = f"'{words[0]} {words[1]}' is not a command" if second else f"{first} what"
+            raise UserError(f"{got}? Usage: {usages}")
+        return spec, 2 if named is None else 3, named
 
     def suggest(self, root: str, word: str) -> str | None:
         words = self.registry.words(root)
@@ -127,29 +147,32 @@ class Parser:
         text: str,
         spans: list[tuple[str, int, int]],
         is_mention: IsMention,
+        incident: str | None = None,
     ) -> tuple[dict[str, str], str | None]:
         """Typed words → raw fields by argument name, and the incident reference if any:
-        ``INC-n`` first, last, or in place of any argument that is not free text."""
+        ``INC-n`` first, last, or anywhere before the free text."""
         fields: dict[str, str] = {}
         spans, cut = self._flags(spec, spans, fields)
-        incident = None
-        if spec.on_incident and spans:
+        if spec.on_incident and spans and incident is None:
             if _INC.match(spans[0][0]):
                 incident, spans = spans[0][0], spans[1:]
             elif _INC.match(spans[-1][0]):
                 incident, spans = spans[-1][0], spans[:-1]
         positional = list(spec.positional)
-        while positional and spans and positional[0].kind != "text":
-            arg = positional.pop(0)
-            word = spans.pop(0)[0]
-            if spec.on_incident and incident is None and _INC.match(word) and spans:
-                incident, word = word, spans.pop(0)[0]
-            fields[arg.name] = word
+        while positional and spans:
+            if spec.on_incident and incident is None and _INC.match(spans[0][0]):
+                incident = spans.pop(0)[0]
+                continue
+            if positional[0].kind == "text":
+                break
+            fields[positional.pop(0).name] = spans.pop(0)[0]
         if positional and positional[0].kind == "text":
             text_arg, trailing = positional[0], positional[1:]
             for arg in reversed(trailing):
                 if len(spans) > 1 and is_mention(spans[-1][0]):
                     fields[arg.name] = spans.pop()[0]
+                elif len(spans) == 1 and is_mention(spans[0][0]) and text_arg.required:
+                    raise UserError(self.missing(spec, text_arg))  # task add @bob: what task?
             if spans:
                 # As typed, spacing kept; words around a flag are joined by one space.
                 whole = text[spans[0][1] : spans[-1][2]]
@@ -211,8 +234,8 @@ class Parser:
         words = path.split()
         if not words:
             return self._bare(root)
-        spec, used = self._find(root, words)
-        if used != len(words):
+        spec, used, named = self._find(root, words)
+        if used != len(words) or named is not None:
             raise UserError(f"'{path}' is not a command. Usage: {self.usage(spec)}")
         given = {k: v.strip() for k, v in fields.items() if v and v.strip()}
         if spec.form_if_empty and not given:
@@ -253,8 +276,11 @@ class Parser:
             case "text":
                 return check_text(raw, arg.max_length, arg.name)
             case "integer":
-                if not raw.isdigit() or int(raw) < 1:
-                    raise UserError(f"'{raw}' is not a number. Usage: {self.usage(spec)}")
+                if not _NUMBER.match(raw):
+                    raise UserError(f"'{raw[:20]}' is not a number. Usage: {self.usage(spec)}")
+                if int(raw) < 1 or len(raw.lstrip("0")) > MAX_DIGITS:
+                    said = arg.invalid or "there is no {name} {value}."
+                    raise UserError(said.format(name=arg.name, value=raw[:20]))
                 return int(raw)
             case "duration":
                 return self.duration(raw)
@@ -266,7 +292,8 @@ class Parser:
                 return self.role(raw)
             case "person":
                 if not is_mention(raw):
-                    said = arg.missing or f"'{raw}' is not a person; mention them, like @name."
+                    name = raw[:30].lstrip("@")
+                    said = f"'{raw[:30]}' is not a person; mention them, like @{name}."
                     raise UserError(f"{said} Usage: {self.usage(spec)}")
                 return raw
             case "service":
@@ -352,10 +379,16 @@ def reference(value: str | None) -> int | None:
     """``INC-7`` or ``7`` → 7; None for None; a :class:`UserError` for anything else."""
     if value is None:
         return None
-    match = _INC.match(value.strip()) or re.match(r"^(\d{1,9})$", value.strip())
+    text = value.strip()
+    match = _INC.match(text) or re.match(r"^([0-9]+)$", text)
     if not match:
-        raise UserError(f"'{value}' is not an incident reference; use INC-<number>, e.g. INC-7.")
-    return int(match.group(1))
+        raise UserError(
+            f"'{text[:30]}' is not an incident reference; use INC-<number>, e.g. INC-7."
+        )
+    digits = match.group(1).lstrip("0") or "0"
+    if len(digits) > MAX_DIGITS or int(digits) < 1:
+        raise UserError(f"there is no incident INC-{digits[:20]}.")
+    return int(digits)
 
 
 def check_title(title: str) -> str:
