@@ -73,7 +73,6 @@ class ChannelBinding(SQLModel, table=True):
     channel_id: str = Field(max_length=100)
     channel_name: str = Field(max_length=100)
     card_message_id: str | None = Field(default=None, max_length=100)
-    topic: str = Field(default="", max_length=1024, description="the topic last set")
     created_at: datetime = _when()
 
 

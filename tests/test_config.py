@@ -210,3 +210,9 @@ def test_env_example_lists_every_variable_tocsin_reads() -> None:
     assert {"DISCORD_TOKEN", "SLACK_BOT_TOKEN", "TOCSIN_DATABASE_URL", "TOCSIN_JOB_LEASE"} <= read
     assert read == declared, "every variable read is declared by the core or its plugin"
     assert not {name for name in read if f"{name}=" not in listed}
+    # And the other way: nothing listed that nothing reads (the tests' own aside).
+    tests_read = {"TOCSIN_TEST_POSTGRES_URL", "TOCSIN_REQUIRE_POSTGRES"}
+    for name in tests_read:
+        assert name in (root / "tests" / "conftest.py").read_text(encoding="utf-8"), name
+    named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", listed, re.MULTILINE))
+    assert named - tests_read == read, "every variable listed is one Tocsin reads"

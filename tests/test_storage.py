@@ -116,6 +116,9 @@ async def test_a_job_cannot_be_written_twice(sessions: SessionFactory) -> None:
 async def test_due_jobs_are_claimed_exactly_once_by_racing_claimers(
     sessions: SessionFactory,
 ) -> None:
+    """On PostgreSQL this fails without the claim's condition in the UPDATE (racing
+    transactions both pick the same candidates). On SQLite it cannot: one writer at a time
+    makes each claim see the last one's rows; it shows the SQL works there too."""
     for step in range(30):
         await jobs.add(
             sessions, job("escalate", "incident:9", step, NOW + timedelta(seconds=step % 3))
@@ -163,10 +166,17 @@ async def test_a_claim_whose_owner_died_is_taken_over_after_its_lease(
 
 async def test_a_renewed_lease_is_not_taken_over(sessions: SessionFactory) -> None:
     await jobs.add(sessions, job("remind", "incident:2", 0, NOW))
-    (_mine,) = await jobs.claim_due(sessions, owner="a", now=NOW, lease=timedelta(minutes=1))
-    assert await jobs.renew(sessions, owner="a", until=NOW + timedelta(minutes=5)) == 1
+    await jobs.add(sessions, job("remind", "incident:3", 0, NOW))
+    minute = timedelta(minutes=1)
+    working, forgotten = await jobs.claim_due(sessions, owner="a", now=NOW, lease=minute)
+    assert working.id is not None
+    # Only the rows the holder says it works on: one it lost track of is left to expire.
+    until = NOW + timedelta(minutes=5)
+    assert await jobs.renew(sessions, owner="a", ids=[working.id], until=until) == 1
+    assert await jobs.renew(sessions, owner="b", ids=[working.id], until=until) == 0
     soon = NOW + timedelta(minutes=2)
-    assert await jobs.claim_due(sessions, owner="b", now=soon, lease=timedelta(minutes=1)) == []
+    taken = await jobs.claim_due(sessions, owner="b", now=soon, lease=minute)
+    assert [r.id for r in taken] == [forgotten.id]
 
 
 async def test_cancelled_jobs_are_never_claimed(sessions: SessionFactory) -> None:
@@ -214,6 +224,79 @@ async def test_handed_back_and_retried_jobs_run_again(sessions: SessionFactory) 
     await jobs.finish(sessions, retried.id or 0, owner="b")
     assert await jobs.counts(sessions) == {"running": 1, "done": 1}
     assert await jobs.purge(sessions, before=NOW + timedelta(minutes=1)) == 1
+
+
+async def test_the_summary_columns_are_filled_in_from_the_timeline(
+    empty_database_url: str,
+) -> None:
+    """Migration 0003 fills what a card shows from each incident's history: its channel's
+    platform (else where it was declared), its open tasks, its latest status update."""
+    from alembic import command
+
+    from storage.migrate import alembic_config
+
+    incident = (
+        "INSERT INTO incidents (id, title, description, severity, status, commander_key, "
+        "commander_name, declared_by_key, declared_by_name, declared_on, summary, "
+        "cancel_reason, declared_at, updated_at) VALUES ({n}, 'T{n}', '', 2, 'identified', "
+        "'a', 'A', 'a', 'A', 'console', '', '', '2026-01-01 00:00:00', '2026-01-01 01:00:00')"
+    )
+    event = (
+        "INSERT INTO timeline_events (incident_id, at, kind, detail, actor_key, actor_name, "
+        "text) VALUES (1, '{at}', '{kind}', '{detail}', 'b', '{who}', '{text}')"
+    )
+    task = (
+        "INSERT INTO incident_tasks (incident_id, number, text, created_by_name, created_at, "
+        "done_at) VALUES (1, {n}, 'x', 'A', '2026-01-01 00:10:00', {done})"
+    )
+    statements = [
+        incident.format(n=1),
+        incident.format(n=2),
+        "INSERT INTO channel_bindings (incident_id, platform, channel_id, channel_name, "
+        "created_at) VALUES (1, 'slack', 'C1', 'inc-1-t1', '2026-01-01 00:00:01')",
+        event.format(
+            at="2026-01-01 00:20:00", kind="status", detail="identified", who="Bob", text=""
+        ),
+        event.format(
+            at="2026-01-01 00:30:00",
+            kind="update",
+            detail="identified",
+            who="Carol",
+            text="rolled back",
+        ),
+        event.format(at="2026-01-01 00:40:00", kind="note", detail="", who="Dan", text="later"),
+        task.format(n=1, done="NULL"),
+        task.format(n=2, done="'2026-01-01 00:15:00'"),
+        task.format(n=3, done="NULL"),
+    ]
+    engine = create_engine(empty_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0002"))
+            for statement in statements:
+                await conn.execute(text(statement))
+        await upgrade(engine)
+        async with engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT id, platform, open_tasks, last_update_by, last_update_text "
+                        "FROM incidents ORDER BY id"
+                    )
+                )
+            ).all()
+            updated = (
+                (await conn.execute(text("SELECT last_update_at FROM incidents ORDER BY id")))
+                .scalars()
+                .all()
+            )
+        assert [tuple(r) for r in rows] == [
+            (1, "slack", 2, "Carol", "rolled back"),
+            (2, "console", 0, None, ""),
+        ]
+        assert [str(u)[:19] for u in updated] == ["2026-01-01 00:30:00", "2026-01-01 00:00:00"]
+    finally:
+        await engine.dispose()
 
 
 async def test_an_older_database_is_upgraded_and_keeps_its_data(empty_database_url: str) -> None:

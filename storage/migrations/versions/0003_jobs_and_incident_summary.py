@@ -7,7 +7,7 @@ Create Date: 2026-12-02
 ``scheduled_actions`` becomes ``jobs`` (with the platform a job needs and the steps a try
 got through). Incidents keep a version that every change bumps, the platform their channel
 is on, the latest status update and the number of open tasks, so that drawing a card never
-reads the whole timeline. A channel binding remembers the topic it was given last.
+reads the whole timeline.
 """
 
 from __future__ import annotations
@@ -79,16 +79,6 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("open_tasks", sa.Integer(), nullable=False, server_default="0")
         )
-    with op.batch_alter_table("channel_bindings", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "topic",
-                sqlmodel.sql.sqltypes.AutoString(length=1024),
-                nullable=False,
-                server_default="",
-            )
-        )
-
     latest = (
         "FROM timeline_events e WHERE e.incident_id = incidents.id "
         "AND e.kind IN ('status', 'update') ORDER BY e.at DESC, e.id DESC LIMIT 1"
@@ -107,8 +97,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("channel_bindings", schema=None) as batch_op:
-        batch_op.drop_column("topic")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         for column in (
             "open_tasks",
