@@ -9,7 +9,7 @@ Steps that finished are remembered when a try fails part-way, so the next try sk
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.durations import format_duration
-from bot.errors import ChannelNameTaken, PlatformError, UserError
+from bot.errors import ChannelNameTaken, PlatformError, Unsupported, UserError
 from bot.identity import Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC
 from bot.lifecycle import OPEN as OPEN_STATUSES
@@ -31,6 +31,7 @@ from storage import jobs
 from storage.models import ChannelBinding, Job
 from storage.repo import Store
 
+log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 20
 TOCSIN = Person("tocsin", "Tocsin")
 """Who the timeline names for what Tocsin did by itself (a reminder)."""
@@ -63,6 +64,8 @@ class Run:
     hint: IncidentView | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    doing: str = ""
+    """The step under way, when it says more than the effect's ``what`` (for a failure)."""
 
     def __post_init__(self) -> None:
         self.payload = jobs.loads(self.job.payload)
@@ -71,8 +74,19 @@ class Run:
 
     @property
     def retrying(self) -> bool:
-        """An earlier try may have got part-way: look before making anything."""
+        """An earlier try may have got part-way: look before making anything. (Every
+        claim counts one, durably, before the try starts: a try killed part-way counts.)"""
         return self.job.attempts > 1
+
+    @property
+    def tries(self) -> int:
+        """The tries that count towards giving up: not those a platform told to come back
+        later (a rate limit), which are waited out."""
+        return self.job.attempts - int(self.state.get("waits", 0))
+
+    def waited(self) -> None:
+        """This try was told to come back later: it does not count towards giving up."""
+        self.state["waits"] = int(self.state.get("waits", 0)) + 1
 
     @property
     def number(self) -> int:
@@ -128,8 +142,15 @@ async def posted(
     since: datetime,
     matches: Callable[[str], bool],
 ) -> MessageRef | None:
-    """The bot's own post in ``channel`` since ``since`` that ``matches``, if any."""
-    for post in await platform.recent_posts(channel, since - timedelta(seconds=5)):
+    """The bot's own post in ``channel`` since ``since`` that ``matches``, if any. Where
+    the platform cannot say (it may not read that channel), none: posting again is better
+    than not posting at all."""
+    try:
+        found = await platform.recent_posts(channel, since - timedelta(seconds=5))
+    except Unsupported as exc:
+        log.warning("cannot look for an earlier try's post, so posting: %s", exc)
+        return None
+    for post in found:
         if matches(post.text):
             return post.ref
     return None
@@ -214,15 +235,33 @@ class OpenChannel:
         invitees = [actor.get("user_id"), self._id(run, str(run.payload.get("commander", "")))]
         await run.step("invite", lambda: platform.invite(room, sorted({i for i in invitees if i})))
         await run.step("pin", lambda: platform.pin(card))
-        announce = await platform.find_channel(w.config.incident.announce_channel, near=room)
-        text = w.presenter.render(platform, "announcement", view=view)
-        since = view.incident.declared_at
-        await post_once(run, "announce", announce, text, since, marker=f"New incident {view.ref}")
+        refused = await self._announce(run, view, room)
         reply_to = actor.get("reply_to")
-        if reply_to:
+        if reply_to:  # the answer comes last: it alone cannot be looked for by a retry
             answer = w.presenter.render(platform, "reply/declared", view=view)
             await run.step("answer", lambda: self._answer(run, reply_to, answer))
+        if refused is not None:
+            raise refused
         return Done(shows=view.incident.version)
+
+    @staticmethod
+    async def _announce(run: Run, view: IncidentView, room: ChannelRef) -> PlatformError | None:
+        """Announce it; a refusal for good (no such channel, no access) is returned, for
+        the job to fail with once the declarer has their answer anyway."""
+        w, platform = run.wiring, run.platform
+        where = w.config.incident.announce_channel
+        run.doing = f"announcing it in the announce channel ({where})"
+        try:
+            announce = await platform.find_channel(where, near=room)
+            text = w.presenter.render(platform, "announcement", view=view)
+            marker = f"New incident {view.ref}"
+            await post_once(run, "announce", announce, text, view.incident.declared_at, marker)
+        except PlatformError as exc:
+            if exc.retryable:
+                raise
+            return exc
+        run.doing = ""
+        return None
 
     @staticmethod
     async def _answer(run: Run, reply_to: str, text: Rich) -> None:
@@ -309,7 +348,7 @@ class Sync:
         post = run.payload.get("post")
         if isinstance(post, dict):
             await self._post(run, view, post)
-        return Done(shows=int(run.payload.get("version") or view.incident.version))
+        return Done(shows=view.incident.version)
 
     async def _post(self, run: Run, view: IncidentView, post: dict[str, Any]) -> None:
         w, platform = run.wiring, run.platform
@@ -377,7 +416,7 @@ class Remind:
             return Done()
         quiet_since = incident.last_update_at or incident.declared_at
         due = quiet_since + every
-        if due > now + timedelta(seconds=1):
+        if due > now + min(timedelta(seconds=1), every / 20):
             return Again(due)  # an update came since this was set: count from it
         binding = view.binding(platform.name)
         if binding is None:
@@ -430,7 +469,3 @@ def describe(error: BaseException) -> str:
         return "the platform did not answer in time"
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return text[:300]
-
-
-def dumps(state: dict[str, Any]) -> str:
-    return json.dumps(state, separators=(",", ":"))

@@ -43,11 +43,18 @@ class PlatformError(TocsinError):
     """
 
     def __init__(
-        self, message: str, *, retryable: bool = False, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        code: str = "",
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.code = code
+        """The platform's own word for the refusal (Slack's ``error``), when it gave one."""
 
 
 class Later(PlatformError):

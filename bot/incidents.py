@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.errors import UserError
@@ -47,7 +47,6 @@ saved: ContextVar[bool] = ContextVar("saved", default=False)
 """Set once a request's facts are committed: an error after that must not say "try again"."""
 
 Change = Callable[[Store, Incident, datetime, Effects], Awaitable[None]]
-ENDING = (Status.RESOLVED, Status.CLOSED, Status.CANCELLED)
 
 
 class IncidentService:
@@ -150,7 +149,7 @@ class IncidentService:
                 subject(incident.id),
                 platform=incident.platform,
                 step=incident.version,
-                due_at=(incident.last_update_at or now) + every,
+                due_at=_next_reminder(incident, every, now),
             )
         ]
 
@@ -280,7 +279,7 @@ class IncidentService:
         if every is None:
             await jobs.cancel(store.session, subject=about, kinds=[REMIND])
             return []
-        due = (incident.last_update_at or now) + every
+        due = _next_reminder(incident, every, now)
         if await jobs.move(store.session, subject=about, kind=REMIND, due_at=due):
             return []
         return [
@@ -394,6 +393,12 @@ class IncidentService:
         saved.set(True)
         self._w.jobs.submit([row], view)
         return view, filename
+
+
+def _next_reminder(incident: Incident, every: timedelta, now: datetime) -> datetime:
+    """When a reminder falls due: ``every`` after the last status update (or the declare),
+    and not before now (a severity that starts expecting updates reminds at once, not late)."""
+    return max(now, (incident.last_update_at or incident.declared_at) + every)
 
 
 def _at(incident: Incident, now: datetime) -> datetime:

@@ -6,10 +6,16 @@ than the change). A row due later gets an APScheduler date job for precision; ev
 process also runs a short interval sweep that claims due rows, including those of a
 process that died (its lease expired), so each row runs once across restarts and replicas.
 
-At most ``capacity`` jobs run at a time; the rest wait in the table. A try that fails on a
-platform is tried again with backoff; one that finally fails is recorded on the timeline
-and told to the person concerned. Stopping finishes what it can within a grace period and
-hands the rest back, due at once, for the next start or another replica.
+At most ``capacity`` jobs run at a time. Rows a change wrote for this process wait in
+memory for a free runner; a sweep claims no more than there is room for, so other due
+rows wait in the table (for this process's next sweep, or another replica). A try that
+fails on a platform is tried again with backoff; a platform's "come back after N seconds"
+(a rate limit) is waited out without counting as a try. One that finally fails is
+recorded on the timeline and told to the person concerned. A row whose outcome cannot be
+saved (the database failed) is handed back, or, failing that, left to its lease: only the
+rows a runner is working on are renewed, so a sweep takes the rest over. Stopping
+finishes what it can within a grace period and hands the rest back, due at once, for the
+next start or another replica.
 """
 
 from __future__ import annotations
@@ -29,13 +35,13 @@ from bot.timeline import record
 from bot.views import IncidentView
 from bot.wiring import Wiring
 from storage import jobs
-from storage.errors import StorageError
+from storage.errors import UNAVAILABLE
 from storage.models import Job
 from storage.repo import Store
 from storage.turns import background
 
 log = logging.getLogger(__name__)
-RETRYABLE = (TimeoutError, OSError, ConnectionError, StorageError)
+RETRYABLE: tuple[type[Exception], ...] = (TimeoutError, ConnectionError, *UNAVAILABLE)
 PURGE_AFTER = timedelta(days=1)
 
 
@@ -69,6 +75,8 @@ class Worker:
         self._queue: asyncio.Queue[tuple[Job, IncidentView | None]] = asyncio.Queue()
         self._runners: list[asyncio.Task[None]] = []
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._held: set[int] = set()
+        """Rows taken and not yet settled: queued or running. Only their leases are renewed."""
         self._sweeping: asyncio.Task[int] | None = None
         self._scheduler: Any = None
         self._accepting = True
@@ -97,8 +105,9 @@ class Worker:
                 self.kick()
 
     def _enqueue(self, row: Job, hint: IncidentView | None) -> None:
-        if not self._accepting:
+        if not self._accepting or row.id is None:
             return
+        self._held.add(row.id)
         self._queue.put_nowait((row, hint))
         while len(self._runners) < self.capacity:
             self._runners.append(asyncio.create_task(self._runner()))
@@ -124,7 +133,7 @@ class Worker:
         if row is not None and self._runs(row):
             self._enqueue(row, None)
         elif row is not None:
-            await jobs.release(self._w.sessions, owner=self.owner, ids=[job_id])
+            await jobs.release(self._w.sessions, owner=self.owner, ids=[job_id], untried=True)
 
     def _runs(self, row: Job) -> bool:
         return row.platform is None or row.platform in self._w.platforms
@@ -148,8 +157,8 @@ class Worker:
                 platforms=list(self._w.platforms),
                 limit=room,
             )
-        except StorageError as exc:
-            log.warning("could not look for due jobs: %s", exc)
+        except UNAVAILABLE as exc:
+            log.warning("could not look for due jobs: %s", describe(exc))
             return 0
         for row in rows:
             self._enqueue(row, None)
@@ -166,11 +175,22 @@ class Worker:
             self._running[row.id] = task
             try:
                 await self._execute(row, hint)
-            except Exception:
-                log.exception("job %s (%s) could not be settled", row.id, row.kind)
+            except Exception as exc:
+                await self._unsettled(row, exc)
             finally:
                 self._running.pop(row.id, None)
+                self._held.discard(row.id)
                 self._queue.task_done()
+
+    async def _unsettled(self, row: Job, exc: Exception) -> None:
+        """Its outcome could not be saved: hand it back to be tried again. If even that
+        fails, its lease is no longer renewed, so a sweep takes it over when it expires."""
+        assert row.id is not None
+        log.warning("job %s (%s) could not be settled: %s", row.id, row.kind, describe(exc))
+        try:
+            await jobs.release(self._w.sessions, owner=self.owner, ids=[row.id])
+        except UNAVAILABLE as again:
+            log.warning("job %s is left to its lease: %s", row.id, describe(again))
 
     async def _execute(self, row: Job, hint: IncidentView | None) -> None:
         assert row.id is not None
@@ -189,18 +209,18 @@ class Worker:
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 result = await effect.run(run)
+                await self._complete(run, result)
         except Exception as exc:
             await self._failed(run, effect, exc)
-            return
-        await self._complete(run, result)
 
     async def _complete(self, run: Run, result: Result) -> None:
         row = run.job
         assert row.id is not None
         sessions, owner = self._w.sessions, self.owner
         if isinstance(result, Again):
-            if await jobs.again(sessions, row.id, owner=owner, due_at=result.at, state={}):
-                row.due_at, row.status = result.at, jobs.PENDING
+            due = result.at
+            if await jobs.again(sessions, row.id, owner=owner, due_at=due, state={}, fresh=True):
+                row.due_at, row.status = due, jobs.PENDING
                 self._at(row)
             return
         shows = result.shows
@@ -233,31 +253,31 @@ class Worker:
                 wait.total_seconds(),
                 message,
             )
-            await self._again(run, wait, message, uncounted=True)
+            run.waited()
+            await self._again(run, wait, message)
             return
-        if retryable and row.attempts < self.max_attempts:
-            wait = self._backoff(row.attempts, exc)
+        tries = run.tries
+        if retryable and tries < self.max_attempts:
+            wait = self._backoff(tries, exc)
             log.info(
                 "job %s (%s) failed (try %d), again in %.0f s: %s",
                 row.id,
                 row.kind,
-                row.attempts,
+                tries,
                 wait.total_seconds(),
                 message,
             )
             await self._again(run, wait, message)
             return
-        log.warning(
-            "job %s (%s) gave up after %d tries: %s", row.id, row.kind, row.attempts, message
-        )
-        await jobs.finish(
+        log.warning("job %s (%s) gave up after %d tries: %s", row.id, row.kind, tries, message)
+        if await jobs.finish(
             self._w.sessions, row.id, owner=self.owner, status=jobs.FAILED, error=message
-        )
-        await self._gave_up(run, effect, message, error_id)
+        ):
+            await self._gave_up(run, effect, message, error_id)
+        else:
+            log.warning("job %s (%s) was taken over by another process", row.id, row.kind)
 
-    async def _again(
-        self, run: Run, wait: timedelta, message: str, *, uncounted: bool = False
-    ) -> None:
+    async def _again(self, run: Run, wait: timedelta, message: str) -> None:
         """Give the row back to run again after ``wait``, with the steps it got through."""
         row = run.job
         assert row.id is not None
@@ -269,7 +289,6 @@ class Worker:
             due_at=due,
             error=message,
             state=run.state,
-            uncounted=uncounted,
         ):
             row.due_at = due
             self._at(row)
@@ -284,6 +303,7 @@ class Worker:
     async def _gave_up(self, run: Run, effect: Effect, message: str, error_id: str | None) -> None:
         """Put the failure on the timeline and tell whoever caused the job."""
         row, w = run.job, self._w
+        what = run.doing or effect.what
         ref = f"INC-{run.number}" if row.subject.startswith("incident:") else row.subject
         actor = run.actor()
         try:
@@ -293,7 +313,7 @@ class Worker:
                     incident = await store.incident(run.number)
                     if incident is not None:
                         who = Person(actor.get("key", "tocsin"), actor.get("name", "Tocsin"))
-                        record(store, incident, who, "failed", w.clock.now(), effect.what, message)
+                        record(store, incident, who, "failed", w.clock.now(), what, message)
             told = await tell(
                 w,
                 actor,
@@ -301,11 +321,11 @@ class Worker:
                     chat,
                     "failed",
                     ref=ref,
-                    what=effect.what,
+                    what=what,
                     where=row.platform or "",
                     error=message,
                     error_id=error_id,
-                    attempts=row.attempts,
+                    attempts=run.tries,
                 ),
             )
             if not told:
@@ -339,13 +359,16 @@ class Worker:
         self.kick()
 
     async def _renew(self) -> None:
-        with contextlib.suppress(StorageError):
+        with contextlib.suppress(*UNAVAILABLE):
             await jobs.renew(
-                self._w.sessions, owner=self.owner, until=self._w.clock.now() + self.lease
+                self._w.sessions,
+                owner=self.owner,
+                ids=set(self._held),
+                until=self._w.clock.now() + self.lease,
             )
 
     async def _purge(self) -> None:
-        with contextlib.suppress(StorageError):
+        with contextlib.suppress(*UNAVAILABLE):
             await jobs.purge(self._w.sessions, before=self._w.clock.now() - PURGE_AFTER)
 
     async def drain(self) -> None:
@@ -384,10 +407,23 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._runners, return_exceptions=True)
         self._runners.clear()
+        waiting: list[int] = []
+        while not self._queue.empty():
+            row, _hint = self._queue.get_nowait()
+            waiting += [row.id] if row.id is not None else []
+            self._queue.task_done()
+        self._held.clear()
         try:
-            handed = await jobs.release(self._w.sessions, owner=self.owner)
-        except StorageError as exc:
-            log.warning("could not hand back jobs: %s (other processes take them over later)", exc)
+            # Those never started do not count as a try; those cut short do.
+            handed = await jobs.release(
+                self._w.sessions, owner=self.owner, ids=waiting, untried=True
+            )
+            handed += await jobs.release(self._w.sessions, owner=self.owner)
+        except UNAVAILABLE as exc:
+            log.warning(
+                "could not hand back jobs: %s (other processes take them over later)",
+                describe(exc),
+            )
             return
         if handed:
             log.info("handed back %d unfinished job(s)", handed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import SQLAlchemyError
+
 
 class StorageError(Exception):
     """Base of storage errors."""
@@ -17,3 +19,8 @@ class SchemaTooNew(StorageError):
 
 class UnsupportedDatabase(StorageError):
     """The URL names a driver Tocsin does not support or that is not installed."""
+
+
+UNAVAILABLE: tuple[type[Exception], ...] = (StorageError, SQLAlchemyError, OSError)
+"""What a database call raises when the database fails at run time (not only at start):
+the driver's connection errors, SQLAlchemy's wrappers of them, and ours."""

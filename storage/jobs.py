@@ -24,7 +24,6 @@ from storage.engine import SessionFactory
 from storage.models import Incident, Job
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
-OPEN_STATUSES = (PENDING, RUNNING)
 
 
 def make(
@@ -131,12 +130,21 @@ async def claim(
     return rows[0] if rows else None
 
 
-async def renew(sessions: SessionFactory, *, owner: str, until: datetime) -> int:
-    """Extend the lease of every row ``owner`` holds; return how many."""
+async def renew(
+    sessions: SessionFactory, *, owner: str, ids: Collection[int], until: datetime
+) -> int:
+    """Extend the lease of the rows of ``ids`` that ``owner`` still holds (those it is
+    working on: a row it holds but lost track of expires, and a sweep takes it over)."""
+    if not ids:
+        return 0
     async with sessions() as session, session.begin():
         result = await session.exec(
             update(Job)
-            .where(col(Job.status) == RUNNING, col(Job.lease_owner) == owner)
+            .where(
+                col(Job.id).in_(list(ids)),
+                col(Job.status) == RUNNING,
+                col(Job.lease_owner) == owner,
+            )
             .values(lease_expires_at=until)
         )
         return int(result.rowcount)
@@ -188,11 +196,11 @@ async def again(
     error: str = "",
     state: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
-    uncounted: bool = False,
+    fresh: bool = False,
 ) -> bool:
-    """Give a held row back to run again at ``due_at`` (a retry, or a recurring job's next
-    turn), keeping what its steps recorded; ``uncounted``: this try does not count as one
-    (it was told to come back later). ``False`` if ``owner`` no longer holds it."""
+    """Give a held row back to run again at ``due_at`` (a retry, keeping what its steps
+    recorded in ``state``); ``fresh``: a recurring job's next turn, which starts over (its
+    tries counted from none). ``False`` if ``owner`` no longer holds it."""
     values: dict[str, Any] = {
         "status": PENDING,
         "due_at": due_at,
@@ -200,8 +208,8 @@ async def again(
         "lease_owner": None,
         "lease_expires_at": None,
     }
-    if uncounted:
-        values["attempts"] = col(Job.attempts) - 1
+    if fresh:
+        values["attempts"] = 0
     if state is not None:
         values["state"] = json.dumps(state, separators=(",", ":"))
     if payload is not None:
@@ -211,29 +219,37 @@ async def again(
         return bool(result.rowcount == 1)
 
 
-async def release(sessions: SessionFactory, *, owner: str, ids: Sequence[int] | None = None) -> int:
+async def release(
+    sessions: SessionFactory,
+    *,
+    owner: str,
+    ids: Sequence[int] | None = None,
+    untried: bool = False,
+) -> int:
     """Hand ``owner``'s running rows (or those of ``ids``) back, due at once, for another
-    process or the next start to run."""
+    process or the next start to run. ``untried``: they were claimed but not started, so
+    the claim does not count as a try."""
     conditions = [col(Job.status) == RUNNING, col(Job.lease_owner) == owner]
     if ids is not None:
         conditions.append(col(Job.id).in_(list(ids)))
+    values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "status": PENDING}
+    if untried:
+        values["attempts"] = col(Job.attempts) - 1
     async with sessions() as session, session.begin():
-        result = await session.exec(
-            update(Job)
-            .where(*conditions)
-            .values(lease_owner=None, lease_expires_at=None, status=PENDING)
-        )
+        result = await session.exec(update(Job).where(*conditions).values(**values))
         return int(result.rowcount)
 
 
 async def cancel(session: AsyncSession, *, subject: str, kinds: Collection[str]) -> int:
-    """In the caller's transaction: cancel the pending rows of ``subject`` of ``kinds``."""
+    """In the caller's transaction: cancel the rows of ``subject`` of ``kinds`` that are
+    waiting or running. A running one finishes its try, but cannot give itself back for
+    another turn or retry (its holder no longer holds it)."""
     result = await session.exec(
         update(Job)
         .where(
             col(Job.subject) == subject,
             col(Job.kind).in_(list(kinds)),
-            col(Job.status) == PENDING,
+            col(Job.status).in_([PENDING, RUNNING]),
         )
         .values(status=CANCELLED)
     )
@@ -241,11 +257,16 @@ async def cancel(session: AsyncSession, *, subject: str, kinds: Collection[str])
 
 
 async def move(session: AsyncSession, *, subject: str, kind: str, due_at: datetime) -> int:
-    """In the caller's transaction: make the pending ``kind`` row of ``subject`` due at
-    ``due_at``; return how many rows moved (0: there is none)."""
+    """In the caller's transaction: make the ``kind`` row of ``subject`` due at ``due_at``;
+    return how many rows there were (0: there is none, the caller may write one). A row
+    running just now counts: its try sets its next turn itself."""
     result = await session.exec(
         update(Job)
-        .where(col(Job.subject) == subject, col(Job.kind) == kind, col(Job.status) == PENDING)
+        .where(
+            col(Job.subject) == subject,
+            col(Job.kind) == kind,
+            col(Job.status).in_([PENDING, RUNNING]),
+        )
         .values(due_at=due_at)
     )
     return int(result.rowcount)

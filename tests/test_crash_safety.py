@@ -185,3 +185,90 @@ async def test_a_discord_declare_completes_whatever_step_fails(
         assert fault.hits == 1, f"{step}: the fault was reached"
         check_discord_incident(fake, number, step, asked)
     assert set(await jobs.counts(discord_rig.core.sessions)) <= {"done", "pending"}
+
+
+# An announce channel that cannot be used: the declarer still gets their link, and the
+# failure reaches only them.
+
+BROKEN_ANNOUNCE = '[incident]\nannounce_channel = "no-such-channel"\n'
+
+
+async def test_a_slack_announce_channel_refused_for_good_still_answers_with_the_link(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    (tmp_path / "tocsin.toml").write_text(BROKEN_ANNOUNCE)
+    fake = FakeSlack()
+    await fake.start()
+    settings = slack_settings(sqlite_url, fake)
+    settings = type(settings)(
+        database_url=sqlite_url, config_path=tmp_path / "tocsin.toml", env=settings.env
+    )
+    core, adapter, web_app = await start_tocsin(settings, fake, **FAST)
+    server = TestServer(web_app, host="127.0.0.1", port=0)
+    await server.start_server()
+    http = aiohttp.ClientSession()
+    rig = SlackRig(fake, core, adapter, server, http)
+    try:
+        assert await rig.command("declare Disk full") == 200
+        await core.settle(within=5)
+        room = fake.channel_named("inc-1-disk-full")["id"]
+        public = [r for r in fake.responses if r.get("response_type") == "in_channel"]
+        private = [r for r in fake.responses if r.get("response_type") == "ephemeral"]
+        assert len(public) == 1 and f"<#{room}>" in public[0]["text"]
+        assert len(private) == 1
+        assert (
+            "announcing it in the announce channel (no-such-channel) failed" in (private[0]["text"])
+        )
+        view = await core.wiring.views.full(1)
+        (failed,) = [e for e in view.events if e.kind == "failed"]
+        assert "no-such-channel" in failed.detail
+    finally:
+        await http.close()
+        await server.close()
+        await core.aclose(grace=0.1)
+        await fake.close()
+
+
+async def test_a_discord_announce_channel_refused_for_good_still_answers_with_the_link(
+    sqlite_url: str, tmp_path: Any
+) -> None:
+    (tmp_path / "tocsin.toml").write_text(BROKEN_ANNOUNCE)
+    fake = FakeDiscord()
+    await fake.start()
+    core, bot = await start_discord(
+        fake.settings(sqlite_url, config_path=tmp_path / "tocsin.toml"), **FAST
+    )
+    try:
+        asked = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Disk full")
+        await asyncio.wait_for(asked.answered.wait(), 15)
+        await bot.drain()
+        await core.settle(within=5)
+        room = int(fake.named("inc-1-disk-full")["id"])
+        assert asked.original is not None and f"<#{room}>" in asked.original["content"]
+        assert not asked.ephemeral, "the answer stays public, with its link"
+        (notice,) = asked.followups
+        assert (notice.get("flags") or 0) & 64, "the failure only the declarer sees"
+        assert (
+            "announcing it in the announce channel (no-such-channel) failed" in (notice["content"])
+        )
+    finally:
+        await bot.close()
+        await core.aclose(grace=0.1)
+        await fake.close()
+
+
+async def test_a_slack_retry_that_cannot_read_the_announce_channel_posts_again(
+    slack: SlackRig,
+) -> None:
+    """The bot may not join the announce channel (here: private) to look for what an
+    earlier try posted: it posts, rather than leave the incident unannounced."""
+    fake = slack.fake
+    fake.channels["C0ANNOUNCE"]["is_private"] = True
+    steps = slack_steps(fake)
+    fault = fake.fault(lambda m, a: steps["announcement"](m, a), "lost")
+    assert await slack.command("declare Step announcement") == 200
+    await slack.core.settle(within=5)
+    assert fault.hits == 1
+    announced = [m for m in fake.in_channel("C0ANNOUNCE") if "New incident INC-1" in m.text]
+    assert len(announced) == 2
+    assert "failed" not in await jobs.counts(slack.core.sessions)

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import discord.http
 import pytest
 
 from adapters.discord.app import DiscordAdapter
@@ -518,20 +521,39 @@ async def test_a_process_runs_only_its_share_of_the_shards(database_url: str) ->
         await fake.close()
 
 
-@pytest.mark.parametrize("private", [False, True])
+class _QuickRetries(types.ModuleType):
+    """asyncio for discord.http, whose pauses between its own retries of a 5xx (1, 3, 5, 7
+    seconds) are cut to a moment."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    async def sleep(delay: float, result: Any = None) -> Any:
+        return await asyncio.sleep(min(delay, 0.01), result)
+
+
+@pytest.mark.parametrize(("private", "failing"), [(False, False), (True, False), (True, True)])
 async def test_people_are_let_into_a_private_category_only(
-    database_url: str, private: bool
+    database_url: str, private: bool, failing: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """``failing``: Discord answers the look-up of the member with a 5xx once; the step is
+    tried again (not skipped as if the person could not be let in)."""
     fake = FakeDiscord()
     category = fake.add_channel("Incidents", kind=4, private=private)
+    fault = None
+    if failing:  # discord.py tries a 5xx five times itself (its pauses cut short here)
+        fault = fake.fault(lambda m, p, _b: m == "GET" and "/members/" in p, "5xx", times=5)
+        monkeypatch.setattr(discord.http, "asyncio", _QuickRetries("asyncio"))
     await fake.start()
-    core, bot = await start(fake.settings(database_url))
+    core, bot = await start(fake.settings(database_url), backoff=timedelta(milliseconds=50))
     try:
         # Bob declares (Alice owns the server, and so sees every channel).
         record = await fake.slash(BOB, ANNOUNCE_ID, "declare", title="Secret")
         await asyncio.wait_for(record.answered.wait(), 15)
         await bot.drain()
-        await core.settle()
+        await core.settle(within=5)
+        assert fault is None or fault.hits == 5
         room = next(c for c in fake.channels.values() if c.get("parent_id") == str(category))
         let_in = set(fake.overwrites.get(int(room["id"]), {}))
         assert let_in == ({BOB} if private else set())

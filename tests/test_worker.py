@@ -107,6 +107,47 @@ async def test_being_told_to_come_back_later_is_no_failure(
     assert set(await jobs.counts(qchat.core.sessions)) <= {"done", "pending"}
 
 
+async def test_a_rate_limit_after_the_channel_was_made_does_not_make_a_second(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    """Waiting out a rate limit is no failure, but the next try is still a retry: it looks
+    for the channel the first try made."""
+    platform.later["post_card"] = 1
+    await qchat.run("declare Disk full")
+    await retry_after_backoff(qchat, 5)
+    assert platform.calls.count("create_channel") == 1
+    assert sorted(c.name for c in platform.channels.values()) == ["inc-1-disk-full", "incidents"]
+    assert len(platform.cards(qchat.channel(1).id)) == 1
+
+
+async def test_a_job_whose_outcome_cannot_be_saved_is_handed_back(
+    qchat: Chat, platform: RecordingPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails as the worker saves what a job did, and as it gives the job
+    back: the row is released (or left to its lease), not held and renewed forever."""
+    from sqlalchemy.exc import OperationalError
+
+    finish, again = jobs.finish, jobs.again
+    broken = {"finish": 1, "again": 1}
+
+    def failing(name: str, real: Any) -> Any:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if broken[name] > 0:
+                broken[name] -= 1
+                raise OperationalError("UPDATE jobs", {}, Exception("database is locked"))
+            return await real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(jobs, "finish", failing("finish", finish))
+    monkeypatch.setattr(jobs, "again", failing("again", again))
+    await qchat.run("declare Disk full")
+    assert broken == {"finish": 0, "again": 0}
+    assert set(await jobs.counts(qchat.core.sessions)) <= {"done", "pending"}
+    room = qchat.channel(1)
+    assert len(platform.cards(room.id)) == 1 and len(platform.texts("incidents")) == 1
+
+
 async def test_a_call_that_hangs_is_timed_out_and_tried_again(
     qchat: Chat, platform: RecordingPlatform
 ) -> None:
@@ -146,6 +187,35 @@ async def test_an_effect_that_finally_fails_is_on_the_timeline_and_told(
     (told,) = qchat.answers("bob")
     assert "gave up after 3 tries" in told and "update\\_card failed with a 5xx" in told
     assert (await jobs.counts(qchat.core.sessions)).get("failed") == 1
+
+
+async def test_a_failure_of_a_job_another_process_took_over_is_not_reported(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    """While the card is being drawn, the lease passes to another process (this one
+    stalled past it); the platform then refuses for good. The other process owns the
+    outcome now: this one records and tells nothing."""
+    from sqlalchemy import update
+
+    from bot.errors import PlatformError
+    from storage.models import Job
+
+    await qchat.run("declare Disk full")
+    sessions = qchat.core.sessions
+
+    async def refused_after_take_over(*_args: object) -> None:
+        async with sessions() as session, session.begin():
+            await session.exec(
+                update(Job).where(Job.status == "running").values(lease_owner="other")
+            )
+        raise PlatformError("update_card refused (as the test asked)")
+
+    platform.update_card = refused_after_take_over  # type: ignore[method-assign]
+    await qchat.run("ack", channel=qchat.channel(1), who="bob")
+    view = await qchat.core.wiring.views.full(1)
+    assert not [e for e in view.events if e.kind == "failed"]
+    assert qchat.answers("bob") == []
+    assert (await jobs.counts(sessions)).get("running") == 1, "the other process holds it"
 
 
 async def test_an_unexpected_error_in_an_effect_is_logged_with_an_id_and_told(
@@ -335,11 +405,108 @@ async def test_a_reminder_follows_the_severity(reminded: Chat, platform: Recordi
     await later(chat, 60)
     assert reminders(platform, room) == []
     await chat.run("sev 1", channel=room)
-    await later(chat, 1)
-    assert len(reminders(platform, room)) == 1, "an hour without an update: due at once"
+    await chat.core.settle()
+    (first,) = reminders(platform, room)
+    assert "no status update for 1h" in first, "an hour without an update: due at once"
+    assert "late" not in first, "Tocsin ran all along"
     await chat.run("sev 2", channel=room)
     await later(chat, 60)
     assert len(reminders(platform, room)) == 1
+
+
+@pytest.mark.parametrize("end", ["resolve", "sev 3"])
+async def test_a_severity_change_while_a_reminder_runs_makes_no_second(
+    database_url: str,
+    tmp_path: Path,
+    platform: RecordingPlatform,
+    clock: ManualClock,
+    end: str,
+) -> None:
+    """The reminder row is running (here: claimed by another replica) as the severity
+    changes: no second reminder row. Resolving, or a severity without reminders, stops
+    the running one: its holder cannot give it another turn."""
+    config = REMIND + 'update_every = "30m"\n[severities.SEV3]\nlabel = "minor"\n'
+    (tmp_path / "tocsin.toml").write_text(config)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock)
+    chat, sessions = Chat(core, platform, clock), core.sessions
+    try:
+        await chat.run("declare Checkout down --sev 1")
+        clock.advance(timedelta(minutes=15))
+        (taken,) = await jobs.claim_due(
+            sessions, owner="other", now=clock.now(), lease=timedelta(hours=1)
+        )
+        assert taken.kind == "incident.remind"
+        room = chat.channel(1)
+        await chat.run("sev 2", channel=room)  # every 30m now: the row moves
+        await chat.run("sev 1", channel=room)
+        rows = [r for r in await jobs.of(sessions, "incident:1", status=None)]
+        assert [r.status for r in rows if r.kind == taken.kind] == ["running"]
+        await chat.run(end, channel=room)
+        rows = [r for r in await jobs.of(sessions, "incident:1", status=None)]
+        assert [r.status for r in rows if r.kind == taken.kind] == ["cancelled"]
+        held = await jobs.again(sessions, taken.id or 0, owner="other", due_at=clock.now())
+        assert not held, "the other replica cannot give it another turn"
+    finally:
+        await core.aclose()
+
+
+async def test_reminders_go_on_past_the_tries_a_failing_job_gets(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    """Each turn of a recurring job starts its count of tries afresh: after many reminders
+    a passing 5xx is retried, not taken as the last straw."""
+    (tmp_path / "tocsin.toml").write_text(REMIND)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock, **FAST)
+    chat = Chat(core, platform, clock)
+    try:
+        await chat.run("declare Checkout down --sev 1")
+        room = chat.channel(1)
+        for _ in range(5):  # more turns than max_attempts (3)
+            await later(chat, 15)
+        assert len(reminders(platform, room)) == 5
+        platform.flaky["post_message"] = 1
+        await later(chat, 15)
+        assert len(reminders(platform, room)) == 5, "that one failed once"
+        await retry_after_backoff(chat, 10)
+        assert len(reminders(platform, room)) == 6
+        view = await core.wiring.views.full(1)
+        assert not [e for e in view.events if e.kind == "failed"]
+    finally:
+        await core.aclose()
+
+
+async def test_an_update_after_reminders_starts_the_interval_again(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    """With a short interval: an update between two reminders moves the next one to a
+    whole interval after it, not a moment later."""
+    (tmp_path / "tocsin.toml").write_text(REMIND.replace('"15m"', '"3s"'))
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock)
+    chat = Chat(core, platform, clock)
+
+    async def seconds(n: float) -> None:
+        clock.advance(timedelta(seconds=n))
+        await core.settle()
+
+    try:
+        await chat.run("declare Checkout down --sev 1")
+        room = chat.channel(1)
+        await seconds(3)
+        await seconds(3)
+        assert len(reminders(platform, room)) == 2
+        await seconds(1.5)
+        who = UserRef("alice", "Alice")
+        await core.dispatcher.command(Command(platform.name, who, room, "update rolled back"))
+        await seconds(2.1)  # the reminder row was due at 9 s: it moves to 10.5 s
+        assert len(reminders(platform, room)) == 2
+        await seconds(0.9)
+        assert len(reminders(platform, room)) == 3
+        assert "no status update for 3s." in reminders(platform, room)[-1]
+    finally:
+        await core.aclose()
 
 
 async def test_a_reminder_due_while_nothing_ran_fires_once_marked_late(

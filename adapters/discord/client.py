@@ -69,8 +69,9 @@ def make_client(
         # arrives, before the message itself was captured. The raw events carry what we need.
         "max_messages": None,
         "member_cache_flags": discord.MemberCacheFlags.none(),
-        # A long rate limit is the worker's to wait out, not a call's (nor a shutdown's).
-        "max_ratelimit_timeout": 5.0,
+        # A long rate limit is the worker's to wait out, not a call's (nor a shutdown's,
+        # which cancels a call waiting). 30 s is the least discord.py takes.
+        "max_ratelimit_timeout": 30.0,
         "enable_raw_presences": False,
     }
     if settings.shard_count is None:

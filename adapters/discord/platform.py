@@ -199,7 +199,10 @@ class DiscordPlatform:
                         member, view_channel=True, send_messages=True, read_message_history=True
                     )
             except PlatformError as exc:
-                # Not worth failing a declare for: the channel link is in the reply anyway.
+                if exc.retryable:
+                    raise  # a 5xx or a rate limit: the worker tries the step again
+                # Refused for good (no Manage Roles): not worth failing a declare for, the
+                # channel link is in the reply anyway.
                 log.warning("%s (give the bot Manage Roles to let people in)", exc)
 
     async def set_topic(self, channel: ChannelRef, topic: str) -> None:
@@ -252,18 +255,24 @@ class DiscordPlatform:
         return posts
 
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
-        """Replace the answer to an interaction (``<application id>:<token>``, valid for 15
-        minutes) with ``text``; what does not fit follows."""
+        """Answer an interaction (``<application id>:<token>``, valid for 15 minutes):
+        ``public``, replace its interim answer with ``text``; otherwise add a message only
+        the person sees (the interim answer may be public: it stays as it is)."""
         app_id, _, token = reply_to.partition(":")
         if not app_id.isdigit() or not token:
             raise PlatformError(f"not a Discord interaction to answer: {reply_to[:30]!r}")
         webhook = discord.Webhook.partial(int(app_id), token, client=self.client)
-        first, *rest = chunks(text or "—")
+        # An interaction's webhook is the application's: that is what may send messages
+        # only the person sees, and partial() cannot say so.
+        webhook.type = discord.WebhookType.application
+        pieces = chunks(text or "—")
         with refused("answering the interaction"):
-            await webhook.edit_message(
-                cast(int, ORIGINAL), content=first, allowed_mentions=ALLOWED_MENTIONS
-            )
-            for piece in rest:
+            if public:
+                await webhook.edit_message(
+                    cast(int, ORIGINAL), content=pieces[0], allowed_mentions=ALLOWED_MENTIONS
+                )
+                pieces = pieces[1:]
+            for piece in pieces:
                 await webhook.send(piece, ephemeral=not public, allowed_mentions=ALLOWED_MENTIONS)
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef:

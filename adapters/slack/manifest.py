@@ -16,7 +16,8 @@ BOT_SCOPES = [
     "chat:write.public",  # the announce channel, without being invited first
     "channels:manage",  # create incident channels, set topic and purpose, invite, archive
     "channels:read",  # find the announce channel by name
-    "channels:history",  # capture messages, edits and deletions into the timeline
+    "channels:history",  # capture messages into the timeline; a retry's look-up of its posts
+    "channels:join",  # join the announce channel, so a retry can read what it posted there
     "pins:read",  # pin_added events
     "pins:write",  # pin the incident card
     "reactions:read",  # 📌 reactions

@@ -30,7 +30,7 @@ from adapters.slack.blocks import card_blocks, card_text, modal
 from adapters.slack.dialect import SlackDialect
 from adapters.slack.translate import EPHEMERAL
 from bot.cache import Bounded
-from bot.errors import ChannelNameTaken, Later, PlatformError
+from bot.errors import ChannelNameTaken, Later, PlatformError, Unsupported
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.ui import Card, Form
 
@@ -96,8 +96,10 @@ def refusal(method: str, exc: SlackApiError) -> PlatformError:
         wait = retry_after(getattr(response, "headers", {}))
         return Later(f"Slack rate-limited {method} (retry after {wait:.0f} s)", retry_after=wait)
     if isinstance(status, int) and status >= 500:
-        return PlatformError(f"Slack failed {method}: HTTP {status} {error}", retryable=True)
-    return PlatformError(f"Slack refused {method}: {error}")
+        return PlatformError(
+            f"Slack failed {method}: HTTP {status} {error}", retryable=True, code=error
+        )
+    return PlatformError(f"Slack refused {method}: {error}", code=error)
 
 
 async def check_token(token: str, base_url: str | None, *, socket_mode: bool) -> tuple[bool, str]:
@@ -278,9 +280,24 @@ class SlackPlatform:
         """The bot's messages since ``since`` (``conversations.history``: only on a retry,
         since Slack limits it closely)."""
         me = await self.me()
-        page = await self._call(
-            "conversations.history", channel=channel.id, oldest=f"{since.timestamp():.6f}", limit=15
-        )
+        ask = {"channel": channel.id, "oldest": f"{since.timestamp():.6f}", "limit": 15}
+        try:
+            page = await self._call("conversations.history", **ask)
+        except PlatformError as exc:
+            if exc.code != "not_in_channel":
+                raise
+            # A public channel it posts to without joining (chat:write.public), such as
+            # the announce channel: join it to read it (channels:join).
+            try:
+                await self._call("conversations.join", channel=channel.id)
+            except PlatformError as refused:
+                if refused.retryable:
+                    raise
+                raise Unsupported(
+                    f"cannot read #{channel.name}: invite the bot to it "
+                    f"(Slack refused conversations.join: {refused.code or refused})"
+                ) from refused
+            page = await self._call("conversations.history", **ask)
         return [
             Post(MessageRef(channel.id, str(m.get("ts", ""))), str(m.get("text", "")))
             for m in page.get("messages", [])

@@ -286,9 +286,19 @@ class FakeSlack:
     def m_conversations_list(self, _args: dict[str, Any]) -> dict[str, Any]:
         return {"channels": list(self.channels.values()), "response_metadata": {"next_cursor": ""}}
 
+    def m_conversations_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._existing(args["channel"])
+        if channel.get("is_private"):
+            raise Refused("method_not_supported_for_channel_type")
+        self.members[channel["id"]].add(BOT_USER)
+        return {"channel": channel}
+
     def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Newest first, after ``oldest``, at most ``limit`` (Slack now allows 15)."""
+        """Newest first, after ``oldest``, at most ``limit`` (Slack now allows 15); only
+        where the bot is a member (direct messages aside)."""
         channel = self._existing(args["channel"])["id"]
+        if not channel.startswith("D") and BOT_USER not in self.members[channel]:
+            raise Refused("not_in_channel")
         oldest = float(args.get("oldest") or 0)
         limit = min(int(args.get("limit") or 15), 15)
         found = [m for m in self.in_channel(channel) if float(m.ts) > oldest]
