@@ -14,7 +14,7 @@ from typing import Any
 from bot.capture import ChannelCapture
 from bot.commands.call import Call, Services
 from bot.commands.incident import help_reply
-from bot.commands.parse import Invocation, Parser, UnknownCommand
+from bot.commands.parse import Invocation, Parser, UnknownCommand, mentions_incident
 from bot.commands.registry import CommandSpec
 from bot.errors import PlatformError, UserError
 from bot.identity import Actor, Person
@@ -43,7 +43,12 @@ class Dispatcher:
             is_mention = self._is_mention(platform)
             try:
                 if command.options is None:
-                    invocation = self.parser.parse(command.root, command.text, is_mention)
+                    here = None
+                    if mentions_incident(command.text) and command.channel is not None:
+                        here = await self.services.incidents.incident_in(
+                            platform.name, command.channel.id
+                        )
+                    invocation = self.parser.parse(command.root, command.text, is_mention, here)
                 else:
                     invocation = self.parser.build(
                         command.root, command.text, command.options, is_mention

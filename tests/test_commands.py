@@ -199,6 +199,10 @@ def test_every_registered_command_parses_from_its_usage(parser: Parser) -> None:
         ("task done ²", "'²' is not a number"),
         ("task done 0", "there is no task 0"),
         ("task done 99999999999999999999", "there is no task 99999999999999999999"),
+        ("task done " + "9" * 5000, "there is no task 99999999999999999999…;"),
+        ("sev ²", "'²' is not a severity"),
+        ("sev " + "1" * 5000, "is not a severity"),
+        ("task drop 1", "'task drop' is not a command. Usage"),
         ("task add @bob", "a task needs a text"),
         ("ack INC-99999999999999999999", "there is no incident INC-99999999999999999999"),
         ("ack INC-0", "there is no incident INC-0"),
@@ -420,6 +424,43 @@ async def test_help_is_drawn_from_the_registry(chat: Any) -> None:
     assert "`/oncall help [command…]`" in oncall.text and "/incident declare" not in oncall.text
     bare = await chat.run("", root="oncall")
     assert bare.text == oncall.text
+
+
+@pytest.mark.parametrize(
+    ("text", "incident", "values"),
+    [
+        ("cancel duplicate of INC-2", None, {"reason": "duplicate of INC-2"}),
+        ("note INC-2 had the same symptom", None, {"text": "INC-2 had the same symptom"}),
+        (
+            "status identified INC-2 was the trigger",
+            None,
+            {"status": "identified", "message": "INC-2 was the trigger"},
+        ),
+        ("note same as before INC-3", 3, {"text": "same as before"}),
+        ("INC-2 cancel duplicate", 2, {"reason": "duplicate"}),
+        ("task INC-2 add check it", 2, {"text": "check it"}),
+        ("sev 1 INC-2", 2, {"severity": 1}),
+        ("ack INC-2", 2, {}),
+    ],
+)
+def test_in_an_incident_channel_another_incident_in_free_text_stays_text(
+    parser: Parser, text: str, incident: int | None, values: dict[str, Any]
+) -> None:
+    """Typed in INC-3's channel: an INC-n that could be part of the text is text, unless it
+    names INC-3; before the command, or in a command without free text, it names one."""
+    got = parser.parse("incident", text, is_mention, here=3)
+    assert (got.incident, got.values) == (incident, values)
+
+
+async def test_a_note_naming_another_incident_lands_where_it_was_typed(chat: Any) -> None:
+    await chat.run("declare First")
+    await chat.run("declare Second")
+    room = chat.channel(2)
+    reply = await chat.run("cancel duplicate of INC-1", channel=room)
+    assert reply.ok and "INC-2" in reply.text
+    views = chat.core.wiring.views
+    assert (await views.summary(1)).incident.status == "triggered"
+    assert (await views.summary(2)).incident.cancel_reason == "duplicate of INC-1"
 
 
 def test_invocations_compare_by_spec_and_values(parser: Parser) -> None:

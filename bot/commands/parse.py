@@ -66,7 +66,12 @@ class Parser:
 
     # typed text
 
-    def parse(self, root: str, text: str, is_mention: IsMention) -> Invocation:
+    def parse(
+        self, root: str, text: str, is_mention: IsMention, here: int | None = None
+    ) -> Invocation:
+        """``here``: the incident whose channel this was typed in. There, an ``INC-n`` that
+        could be part of free text (``note same cause as INC-2``) is text, unless it names
+        this incident; before the command (``INC-2 note …``) it always names one."""
         self._root(root)
         spans = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         incident = None
@@ -88,7 +93,7 @@ class Parser:
         rest = spans[used:]
         if spec.form_if_empty and not rest:
             return Invocation(spec, form=True)
-        fields, incident = self._split(spec, text, rest, is_mention, incident)
+        fields, incident = self._split(spec, text, rest, is_mention, incident, here)
         return self._check(spec, fields, incident, is_mention)
 
     def _bare(self, root: str) -> Invocation:
@@ -129,8 +134,8 @@ class Parser:
         spec = next((s for s in group if s.path[1] == second), None)
         if spec is None:
             usages = " | ".join(self.usage(s) for s in group)
-            got = f"'{words[0]} {words[1]}' is not a command" if second else f"{first} what"
-            raise UserError(f"{got}? Usage: {usages}")
+            got = f"'{words[0]} {words[1]}' is not a command." if second else f"{first} what?"
+            raise UserError(f"{got} Usage: {usages}")
         return spec, 2 if named is None else 3, named
 
     def suggest(self, root: str, word: str) -> str | None:
@@ -148,19 +153,27 @@ class Parser:
         spans: list[tuple[str, int, int]],
         is_mention: IsMention,
         incident: str | None = None,
+        here: int | None = None,
     ) -> tuple[dict[str, str], str | None]:
         """Typed words → raw fields by argument name, and the incident reference if any:
         ``INC-n`` first, last, or anywhere before the free text."""
         fields: dict[str, str] = {}
         spans, cut = self._flags(spec, spans, fields)
-        if spec.on_incident and spans and incident is None:
-            if _INC.match(spans[0][0]):
-                incident, spans = spans[0][0], spans[1:]
-            elif _INC.match(spans[-1][0]):
-                incident, spans = spans[-1][0], spans[:-1]
+        texty = any(a.kind == "text" for a in spec.positional)
+
+        def names(word: str) -> bool:
+            found = _INC.match(word)
+            if not found or not spec.on_incident or incident is not None:
+                return False
+            return here is None or not texty or int(found.group(1)[: MAX_DIGITS + 1]) == here
+
+        if spans and names(spans[0][0]):
+            incident, spans = spans[0][0], spans[1:]
+        elif spans and names(spans[-1][0]):
+            incident, spans = spans[-1][0], spans[:-1]
         positional = list(spec.positional)
         while positional and spans:
-            if spec.on_incident and incident is None and _INC.match(spans[0][0]):
+            if names(spans[0][0]):
                 incident = spans.pop(0)[0]
                 continue
             if positional[0].kind == "text":
@@ -277,10 +290,10 @@ class Parser:
                 return check_text(raw, arg.max_length, arg.name)
             case "integer":
                 if not _NUMBER.match(raw):
-                    raise UserError(f"'{raw[:20]}' is not a number. Usage: {self.usage(spec)}")
-                if int(raw) < 1 or len(raw.lstrip("0")) > MAX_DIGITS:
+                    raise UserError(f"'{_shown(raw)}' is not a number. Usage: {self.usage(spec)}")
+                if len(raw.lstrip("0")) > MAX_DIGITS or int(raw) < 1:
                     said = arg.invalid or "there is no {name} {value}."
-                    raise UserError(said.format(name=arg.name, value=raw[:20]))
+                    raise UserError(said.format(name=arg.name, value=_shown(raw)))
                 return int(raw)
             case "duration":
                 return self.duration(raw)
@@ -317,7 +330,7 @@ class Parser:
         """``2``, ``sev2``, ``SEV2`` or a label (``major``) → 2."""
         value = word.strip().lower()
         value = value[3:] if value.startswith("sev") else value
-        if value.isdigit() and int(value) in self._config.levels:
+        if _NUMBER.match(value) and len(value) <= MAX_DIGITS and int(value) in self._config.levels:
             return int(value)
         for key, sev in self._config.severities.items():
             if sev.label.lower() == value:
@@ -375,6 +388,11 @@ def status(word: str) -> str:
     return word.lower()
 
 
+def mentions_incident(text: str) -> bool:
+    """Whether ``text`` has a word like ``INC-7`` in it."""
+    return any(_INC.match(word) for word in text.split())
+
+
 def reference(value: str | None) -> int | None:
     """``INC-7`` or ``7`` → 7; None for None; a :class:`UserError` for anything else."""
     if value is None:
@@ -387,7 +405,7 @@ def reference(value: str | None) -> int | None:
         )
     digits = match.group(1).lstrip("0") or "0"
     if len(digits) > MAX_DIGITS or int(digits) < 1:
-        raise UserError(f"there is no incident INC-{digits[:20]}.")
+        raise UserError(f"there is no incident INC-{_shown(digits)}.")
     return int(digits)
 
 
@@ -407,6 +425,11 @@ def check_text(text: str, limit: int = TEXT_MAX, name: str = "text") -> str:
     if len(text) > limit:
         raise UserError(f"that {name} is {len(text)} characters long; the limit is {limit}.")
     return text
+
+
+def _shown(typed: str, most: int = 20) -> str:
+    """What was typed, cut short (with …) if it is long."""
+    return typed if len(typed) <= most else typed[:most] + "…"
 
 
 def _article(name: str) -> str:
