@@ -40,9 +40,12 @@ TOCSIN = Person("tocsin", "Tocsin")
 @dataclass(frozen=True)
 class Done:
     """The job is done. ``shows``: the incident version its card and topic now show; the
-    worker checks that nothing changed meanwhile before calling it done."""
+    worker checks that nothing changed meanwhile before calling it done. ``failed``: a step
+    refused for good that the rest did not depend on: the job ends failed, and that is
+    recorded and told, once its card is up to date."""
 
     shows: int | None = None
+    failed: PlatformError | None = None
 
 
 @dataclass(frozen=True)
@@ -156,10 +159,14 @@ async def posted(
     return None
 
 
+_EMPHASIS = re.compile(r"[*_~`]")
+
+
 def naming(marker: str) -> Callable[[str], bool]:
-    """Whether a text contains ``marker`` as a whole (``INC-1`` is not in ``INC-12``)."""
+    """Whether a text contains ``marker`` as a whole (``INC-1`` is not in ``INC-12``),
+    whatever emphasis the platform's dialect put in it (``⏰ **INC-1**`` names ``⏰ INC-1``)."""
     pattern = re.compile(re.escape(marker) + r"(?![\w-])")
-    return lambda text: pattern.search(text) is not None
+    return lambda text: pattern.search(_EMPHASIS.sub("", text)) is not None
 
 
 async def post_once(
@@ -240,9 +247,7 @@ class OpenChannel:
         if reply_to:  # the answer comes last: it alone cannot be looked for by a retry
             answer = w.presenter.render(platform, "reply/declared", view=view)
             await run.step("answer", lambda: self._answer(run, reply_to, answer))
-        if refused is not None:
-            raise refused
-        return Done(shows=view.incident.version)
+        return Done(shows=view.incident.version, failed=refused)
 
     @staticmethod
     async def _announce(run: Run, view: IncidentView, room: ChannelRef) -> PlatformError | None:
@@ -414,24 +419,37 @@ class Remind:
         every = view.severity.update_every
         if incident.status not in {s.value for s in OPEN_STATUSES} or every is None:
             return Done()
+        slack = min(timedelta(seconds=1), every / 20)  # a timer may fire a moment early
         quiet_since = incident.last_update_at or incident.declared_at
-        due = quiet_since + every
-        if due > now + min(timedelta(seconds=1), every / 20):
-            return Again(due)  # an update came since this was set: count from it
+        if quiet_since + every > now + slack:
+            return Again(quiet_since + every)  # an update came since this was set
+        async with w.sessions() as session:
+            last = await Store(session).last_event_at(run.number, "reminder")
+        if last is not None and last + every > now + slack:
+            # Once per interval, whatever moved this turn (a severity change while the
+            # last one ran, an earlier try that reminded and then failed to say so).
+            return Again(last + every)
         binding = view.binding(platform.name)
         if binding is None:
             return Again(now + min(every, timedelta(minutes=1)))
-        late = now - run.job.due_at
+        # When this turn fell due: a retry's row is due at its retry, so the first try's
+        # time is kept (for how late it is, and where a retry looks for its post).
+        fell_due = datetime.fromisoformat(run.state.setdefault("due", run.job.due_at.isoformat()))
+        late = now - fell_due
         late_by = late if late > max(timedelta(seconds=5), every / 10) else None
         text = w.presenter.render(
             platform, "reminder", view=view, quiet=now - quiet_since, late=late_by
         )
         room = ChannelRef(binding.channel_id, binding.channel_name)
-        await post_once(run, "post", room, text, run.job.due_at, marker=f"⏰ {view.ref}")
+        await post_once(run, "post", room, text, fell_due, marker=f"⏰ {view.ref}")
         detail = f"late by {format_duration(late_by)}" if late_by else ""
         quiet = format_duration(now - quiet_since)
-        async with w.sessions() as session, session.begin():
-            record(Store(session), incident, TOCSIN, "reminder", now, detail, quiet)
+
+        async def on_the_timeline() -> None:
+            async with w.sessions() as session, session.begin():
+                record(Store(session), incident, TOCSIN, "reminder", now, detail, quiet)
+
+        await run.step("record", on_the_timeline)
         return Again(now + every)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import count
 
+from bot.clock import Clock
 from bot.errors import ChannelNameTaken, Later, PlatformError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.render import MarkdownDialect
@@ -27,6 +28,7 @@ class Posted:
     text: str = ""
     pinned: bool = False
     edits: list[Card] = field(default_factory=list)
+    at: datetime | None = None
 
 
 class RecordingPlatform:
@@ -43,8 +45,13 @@ class RecordingPlatform:
 
     dialect = MarkdownDialect()
 
-    def __init__(self, name: str = "fake", max_length: int = 80) -> None:
+    def __init__(
+        self, name: str = "fake", max_length: int = 80, clock: Clock | None = None
+    ) -> None:
         self.name = name
+        self.clock = clock
+        """With a clock, posts are stamped and :meth:`recent_posts` keeps to ``since``, as
+        a real platform's history does."""
         self.channel_rules = ChannelRules(max_length=max_length)
         self.channels: dict[str, ChannelRef] = {}
         self.made: set[str] = set()
@@ -122,7 +129,7 @@ class RecordingPlatform:
 
     async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
         await self._check("post_card")
-        posted = Posted(channel.id, str(next(self._ids)), card=card)
+        posted = Posted(channel.id, str(next(self._ids)), card=card, at=self._now())
         self.messages.append(posted)
         await self._after("post_card")
         return MessageRef(channel.id, posted.message_id)
@@ -139,7 +146,7 @@ class RecordingPlatform:
 
     async def post_message(self, channel: ChannelRef, text: str) -> MessageRef:
         await self._check("post_message")
-        posted = Posted(channel.id, str(next(self._ids)), text=text)
+        posted = Posted(channel.id, str(next(self._ids)), text=text, at=self._now())
         self.messages.append(posted)
         await self._after("post_message")
         return MessageRef(channel.id, posted.message_id)
@@ -149,8 +156,11 @@ class RecordingPlatform:
         return [
             Post(MessageRef(m.channel_id, m.message_id), m.card.title if m.card else m.text)
             for m in self.messages
-            if m.channel_id == channel.id
+            if m.channel_id == channel.id and (m.at is None or m.at >= since)
         ]
+
+    def _now(self) -> datetime | None:
+        return self.clock.now() if self.clock is not None else None
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
         await self._check("post_dm")
@@ -166,7 +176,7 @@ class RecordingPlatform:
     ) -> None:
         await self._check("upload_file")
         self.files.append((channel.id, filename, content))
-        self.messages.append(Posted(channel.id, str(next(self._ids)), text=comment))
+        self.messages.append(Posted(channel.id, str(next(self._ids)), text=comment, at=self._now()))
 
     async def resolve_user(self, user_id: str) -> UserRef:
         return UserRef(user_id, self.users.get(user_id, user_id))

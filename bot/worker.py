@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -78,6 +78,7 @@ class Worker:
         self._held: set[int] = set()
         """Rows taken and not yet settled: queued or running. Only their leases are renewed."""
         self._sweeping: asyncio.Task[int] | None = None
+        self._chores: set[asyncio.Task[None]] = set()
         self._scheduler: Any = None
         self._accepting = True
         wiring.jobs.taker = self
@@ -209,30 +210,42 @@ class Worker:
         try:
             async with asyncio.timeout(self.timeout.total_seconds()):
                 result = await effect.run(run)
-                await self._complete(run, result)
+                await self._complete(run, effect, result)
         except Exception as exc:
             await self._failed(run, effect, exc)
 
-    async def _complete(self, run: Run, result: Result) -> None:
+    async def _complete(self, run: Run, effect: Effect, result: Result) -> None:
         row = run.job
         assert row.id is not None
         sessions, owner = self._w.sessions, self.owner
         if isinstance(result, Again):
-            due = result.at
-            if await jobs.again(sessions, row.id, owner=owner, due_at=due, state={}, fresh=True):
+            due, claimed = result.at, row.due_at
+            if await jobs.again(
+                sessions, row.id, owner=owner, due_at=due, state={}, fresh=True, claimed_due=claimed
+            ):
                 row.due_at, row.status = due, jobs.PENDING
                 self._at(row)
             return
-        shows = result.shows
+        failed = result.failed
+        status = jobs.FAILED if failed is not None else jobs.DONE
+        error = describe(failed) if failed is not None else ""
+        shows, settled = result.shows, False
         for _ in range(5):
             number = (run.number, shows) if shows is not None else None
-            if await jobs.finish(sessions, row.id, owner=owner, shows=number):
-                return
+            if await jobs.finish(
+                sessions, row.id, owner=owner, status=status, error=error, shows=number
+            ):
+                settled = True
+                break
             if shows is None or not await jobs.holds(sessions, row.id, owner=owner):
-                log.warning("job %s (%s) was taken over by another process", row.id, row.kind)
+                log.warning("job %s (%s) is no longer this process's", row.id, row.kind)
                 return
             shows = await catch_up(run, shows)
-        await jobs.finish(sessions, row.id, owner=owner)
+        if not settled:
+            settled = await jobs.finish(sessions, row.id, owner=owner, status=status, error=error)
+        if settled and failed is not None:
+            log.warning("job %s (%s) finished with a failure: %s", row.id, row.kind, error)
+            await self._gave_up(run, effect, error, None)
 
     async def _failed(self, run: Run, effect: Effect, exc: Exception) -> None:
         row = run.job
@@ -275,7 +288,7 @@ class Worker:
         ):
             await self._gave_up(run, effect, message, error_id)
         else:
-            log.warning("job %s (%s) was taken over by another process", row.id, row.kind)
+            log.warning("job %s (%s) is no longer this process's", row.id, row.kind)
 
     async def _again(self, run: Run, wait: timedelta, message: str) -> None:
         """Give the row back to run again after ``wait``, with the steps it got through."""
@@ -348,15 +361,29 @@ class Worker:
         every = self.sweep_every.total_seconds()
         scheduler.add_job(self._tick, "interval", seconds=every, id="tocsin-sweep")
         scheduler.add_job(
-            self._renew, "interval", seconds=self.lease.total_seconds() / 3, id="tocsin-lease"
+            self._chore,
+            "interval",
+            args=[self._renew],
+            seconds=self.lease.total_seconds() / 3,
+            id="tocsin-lease",
         )
-        scheduler.add_job(self._purge, "interval", minutes=10, id="tocsin-purge")
+        scheduler.add_job(
+            self._chore, "interval", args=[self._purge], minutes=10, id="tocsin-purge"
+        )
         scheduler.start()
         self._scheduler = scheduler
         self.kick()
 
     async def _tick(self) -> None:
         self.kick()
+
+    async def _chore(self, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``work`` as this worker's own task, not APScheduler's: stopping waits for
+        it, instead of APScheduler cancelling it half-way and logging that as an error."""
+        if self._accepting:
+            task = asyncio.create_task(work())
+            self._chores.add(task)
+            task.add_done_callback(self._chores.discard)
 
     async def _renew(self) -> None:
         with contextlib.suppress(*UNAVAILABLE):
@@ -401,6 +428,7 @@ class Worker:
             self._scheduler = None
         if self._sweeping is not None:
             await asyncio.gather(self._sweeping, return_exceptions=True)
+        await asyncio.gather(*self._chores, return_exceptions=True)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), timeout=grace)
         for task in self._runners:

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -197,13 +197,21 @@ async def again(
     state: dict[str, Any] | None = None,
     payload: dict[str, Any] | None = None,
     fresh: bool = False,
+    claimed_due: datetime | None = None,
 ) -> bool:
     """Give a held row back to run again at ``due_at`` (a retry, keeping what its steps
     recorded in ``state``); ``fresh``: a recurring job's next turn, which starts over (its
-    tries counted from none). ``False`` if ``owner`` no longer holds it."""
+    tries counted from none). ``claimed_due``: when the row was due as its holder took it;
+    if a change moved it since (:func:`move`), the moved time stands. ``False`` if
+    ``owner`` no longer holds it."""
+    when: Any = due_at
+    if claimed_due is not None:
+        # Moved means "due at another time than when it was taken": a move to the very
+        # microsecond it was due at is no move (and cannot be told from none).
+        when = case((col(Job.due_at) == claimed_due, due_at), else_=col(Job.due_at))
     values: dict[str, Any] = {
         "status": PENDING,
-        "due_at": due_at,
+        "due_at": when,
         "last_error": error[:2000],
         "lease_owner": None,
         "lease_expires_at": None,
@@ -259,7 +267,8 @@ async def cancel(session: AsyncSession, *, subject: str, kinds: Collection[str])
 async def move(session: AsyncSession, *, subject: str, kind: str, due_at: datetime) -> int:
     """In the caller's transaction: make the ``kind`` row of ``subject`` due at ``due_at``;
     return how many rows there were (0: there is none, the caller may write one). A row
-    running just now counts: its try sets its next turn itself."""
+    running just now counts, and keeps the moved time when its turn ends (see
+    :func:`again`'s ``claimed_due``)."""
     result = await session.exec(
         update(Job)
         .where(

@@ -91,6 +91,14 @@ class Store:
         )
         return list((await self.session.exec(query)).all())
 
+    async def last_event_at(self, incident_id: int, kind: str) -> datetime | None:
+        """When the incident's latest ``kind`` event happened, if it has one."""
+        query = select(func.max(TimelineEvent.at)).where(
+            TimelineEvent.incident_id == incident_id, TimelineEvent.kind == kind
+        )
+        value: datetime | None = (await self.session.exec(query)).first()
+        return value
+
     async def message_events(self, platform: str, message_id: str) -> list[TimelineEvent]:
         """The timeline events about one chat message (the message, its edits, its pins)."""
         query = (

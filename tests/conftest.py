@@ -154,8 +154,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def platform() -> RecordingPlatform:
-    return RecordingPlatform()
+def platform(clock: ManualClock) -> RecordingPlatform:
+    return RecordingPlatform(clock=clock)
 
 
 @pytest.fixture

@@ -477,6 +477,126 @@ async def test_reminders_go_on_past_the_tries_a_failing_job_gets(
         await core.aclose()
 
 
+@pytest.fixture
+async def quick_reminders(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> AsyncIterator[Chat]:
+    """Reminders at SEV1 every 15m, SEV2 every 60m; short tries (FAST)."""
+    config = REMIND + 'update_every = "60m"\n'
+    (tmp_path / "tocsin.toml").write_text(config)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock, **FAST)
+    try:
+        yield Chat(core, platform, clock)
+    finally:
+        await core.aclose(grace=0.5)
+
+
+async def test_a_reminder_whose_answer_was_lost_is_not_posted_twice(
+    quick_reminders: Chat, platform: RecordingPlatform
+) -> None:
+    """The retry (due later than the turn was) looks for its post from when the turn fell
+    due, not from when the retry did."""
+    chat = quick_reminders
+    await chat.run("declare Checkout down --sev 1")
+    room = chat.channel(1)
+    platform.lose_answers["post_message"] = 1
+    await later(chat, 15)
+    await retry_after_backoff(chat, 10)
+    assert len(reminders(platform, room)) == 1
+    events = (await chat.core.wiring.views.full(1)).events
+    assert [e.kind for e in events].count("reminder") == 1
+
+
+async def test_a_reminder_is_on_the_timeline_once_when_its_outcome_cannot_be_saved(
+    quick_reminders: Chat, platform: RecordingPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    chat = quick_reminders
+    await chat.run("declare Checkout down --sev 1")
+    again = jobs.again
+    broken = [2]  # the next turn, then the retry: the row goes back without its steps
+
+    async def failing(*args: Any, **kwargs: Any) -> bool:
+        if broken[0]:
+            broken[0] -= 1
+            raise OperationalError("UPDATE jobs", {}, Exception("disk I/O error"))
+        return await again(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "again", failing)
+    await later(chat, 15)
+    await retry_after_backoff(chat, 10)
+    assert not broken[0]
+    assert len(reminders(platform, chat.channel(1))) == 1
+    events = (await chat.core.wiring.views.full(1)).events
+    assert [e.kind for e in events].count("reminder") == 1
+    await later(chat, 15)
+    assert len(reminders(platform, chat.channel(1))) == 2, "and the next comes on time"
+
+
+async def test_a_severity_raised_while_a_reminder_posts_sets_the_next_by_the_new_pace(
+    quick_reminders: Chat, platform: RecordingPlatform
+) -> None:
+    """SEV2 (every 60m) is raised to SEV1 (every 15m) while a reminder is being posted:
+    the next comes 15m after it, not 60m."""
+    chat = quick_reminders
+    await chat.run("declare Checkout slow --sev 2")
+    room = chat.channel(1)
+    gate, reached = asyncio.Event(), asyncio.Event()
+    post = platform.post_message
+
+    async def held(channel: ChannelRef, text: str) -> Any:
+        if text.startswith("⏰"):
+            reached.set()
+            await gate.wait()
+        return await post(channel, text)
+
+    platform.post_message = held  # type: ignore[method-assign]
+    chat.clock.advance(timedelta(minutes=60))
+    settling = asyncio.create_task(chat.core.settle())
+    await reached.wait()
+    chat.clock.advance(timedelta(seconds=2))  # the post takes a moment
+    who = UserRef("alice", "Alice")
+    await chat.core.dispatcher.command(Command(platform.name, who, room, "sev 1"))
+    gate.set()
+    await settling
+    await chat.core.settle()
+    assert len(reminders(platform, room)) == 1, "not twice in a row"
+    await later(chat, 14)
+    assert len(reminders(platform, room)) == 1
+    await later(chat, 1.5)
+    assert len(reminders(platform, room)) == 2, "15m after the last, at the new pace"
+
+
+async def test_a_card_drawn_while_the_incident_changed_is_redrawn_though_announcing_failed(
+    qchat: Chat, platform: RecordingPlatform
+) -> None:
+    platform.fail_on.add("find_channel")  # the announce channel: refused for good
+    gate, reached = asyncio.Event(), asyncio.Event()
+    post_card = platform.post_card
+
+    async def held(channel: ChannelRef, card: Card) -> Any:
+        reached.set()
+        await gate.wait()
+        return await post_card(channel, card)
+
+    platform.post_card = held  # type: ignore[method-assign]
+    who = UserRef("alice", "Alice")
+    lobby = qchat.lobby
+    await qchat.core.dispatcher.command(Command(platform.name, who, lobby, "declare Disk full"))
+    await reached.wait()
+    await qchat.core.dispatcher.command(Command(platform.name, who, lobby, "sev 1 INC-1"))
+    gate.set()
+    await qchat.core.settle()
+    (card,) = platform.cards(qchat.channel(1).id)
+    drawn = card.edits[-1] if card.edits else card.card
+    assert drawn is not None and "SEV1" in str(drawn), "the card shows the change"
+    view = await qchat.core.wiring.views.full(1)
+    (failed,) = [e for e in view.events if e.kind == "failed"]
+    assert "announce" in failed.detail
+
+
 async def test_an_update_after_reminders_starts_the_interval_again(
     database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
 ) -> None:
