@@ -244,7 +244,7 @@ async def test_the_card_shows_the_latest_change_when_changes_race(
     version before it calls the card current."""
     await qchat.run("declare Disk full")
     room = qchat.channel(1)
-    gate = asyncio.Event()
+    gate, held, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
     original = platform.update_card
     first = True
 
@@ -252,14 +252,17 @@ async def test_the_card_shows_the_latest_change_when_changes_race(
         nonlocal first
         if first:
             first = False
+            held.set()
             await gate.wait()  # the ack's card, drawn before the status change, lands last
+        else:
+            second.set()
         await original(message, card)
 
     platform.update_card = slow_first  # type: ignore[method-assign]
     ack = asyncio.create_task(qchat.core.dispatcher.command(_typed(platform, "ack", room)))
-    await asyncio.sleep(0.05)
+    await held.wait()
     await qchat.core.dispatcher.command(_typed(platform, "status monitoring fixed", room))
-    await asyncio.sleep(0.05)
+    await second.wait()  # the status change's card is drawn first
     gate.set()
     await ack
     await qchat.core.settle()
