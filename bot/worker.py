@@ -219,10 +219,8 @@ class Worker:
         assert row.id is not None
         sessions, owner = self._w.sessions, self.owner
         if isinstance(result, Again):
-            due, claimed = result.at, row.due_at
-            if await jobs.again(
-                sessions, row.id, owner=owner, due_at=due, state={}, fresh=True, claimed_due=claimed
-            ):
+            due = result.at
+            if await jobs.again(sessions, row.id, owner=owner, due_at=due, turn_after=row.due_at):
                 row.due_at, row.status = due, jobs.PENDING
                 self._at(row)
             return

@@ -195,33 +195,27 @@ async def again(
     due_at: datetime,
     error: str = "",
     state: dict[str, Any] | None = None,
-    payload: dict[str, Any] | None = None,
-    fresh: bool = False,
-    claimed_due: datetime | None = None,
+    turn_after: datetime | None = None,
 ) -> bool:
-    """Give a held row back to run again at ``due_at`` (a retry, keeping what its steps
-    recorded in ``state``); ``fresh``: a recurring job's next turn, which starts over (its
-    tries counted from none). ``claimed_due``: when the row was due as its holder took it;
-    if a change moved it since (:func:`move`), the moved time stands. ``False`` if
-    ``owner`` no longer holds it."""
-    when: Any = due_at
-    if claimed_due is not None:
-        # Moved means "due at another time than when it was taken": a move to the very
-        # microsecond it was due at is no move (and cannot be told from none).
-        when = case((col(Job.due_at) == claimed_due, due_at), else_=col(Job.due_at))
+    """Give a held row back to run again at ``due_at``: a retry, keeping what its steps
+    recorded in ``state``; or, with ``turn_after`` (when the turn just run was due, as its
+    holder took it), a recurring job's next turn, which starts over (no steps, its tries
+    counted from none), unless a change moved the row since (:func:`move`): then the moved
+    time stands. ``False`` if ``owner`` no longer holds it."""
     values: dict[str, Any] = {
         "status": PENDING,
-        "due_at": when,
+        "due_at": due_at,
         "last_error": error[:2000],
         "lease_owner": None,
         "lease_expires_at": None,
     }
-    if fresh:
-        values["attempts"] = 0
+    if turn_after is not None:
+        # Moved means "due at another time than when it was taken": a move to the very
+        # microsecond it was due at is no move (and cannot be told from none).
+        values["due_at"] = case((col(Job.due_at) == turn_after, due_at), else_=col(Job.due_at))
+        values["attempts"], state = 0, {}
     if state is not None:
         values["state"] = json.dumps(state, separators=(",", ":"))
-    if payload is not None:
-        values["payload"] = json.dumps(payload, separators=(",", ":"))
     async with sessions() as session, session.begin():
         result = await session.exec(update(Job).where(_held(job_id, owner)).values(**values))
         return bool(result.rowcount == 1)
@@ -268,7 +262,7 @@ async def move(session: AsyncSession, *, subject: str, kind: str, due_at: dateti
     """In the caller's transaction: make the ``kind`` row of ``subject`` due at ``due_at``;
     return how many rows there were (0: there is none, the caller may write one). A row
     running just now counts, and keeps the moved time when its turn ends (see
-    :func:`again`'s ``claimed_due``)."""
+    :func:`again`'s ``turn_after``)."""
     result = await session.exec(
         update(Job)
         .where(

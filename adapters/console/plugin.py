@@ -25,7 +25,8 @@ class ConsolePlugin:
         return False  # the shell runs on its own: tocsin shell
 
     async def mount(self, host: Host) -> Mounted:
-        raise NotImplementedError("the local shell runs as `tocsin shell`, not in tocsin run")
+        # Never called: tocsin run mounts only plugins whose configured() is true.
+        raise AssertionError("the local shell runs as `tocsin shell`, never in `tocsin run`")
 
     async def check(self, settings: Settings, config: TocsinConfig) -> list[Check]:
         return []
