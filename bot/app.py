@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import Clock, SystemClock
 from bot.commands import default_registry
-from bot.commands.parse import reference as incident_reference
 from bot.commands.registry import Registry
+from bot.commands.values import reference as incident_reference
 from bot.config import TocsinConfig, load_config
 from bot.dispatcher import Dispatcher
 from bot.effects import registry as effects_registry

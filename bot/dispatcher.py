@@ -13,9 +13,10 @@ from typing import Any
 
 from bot.capture import ChannelCapture
 from bot.commands.call import Call, Services
-from bot.commands.incident import help_reply
-from bot.commands.parse import Invocation, Parser, UnknownCommand, mentions_incident
+from bot.commands.help import help_reply
+from bot.commands.parse import Invocation, Parser, UnknownCommand
 from bot.commands.registry import CommandSpec
+from bot.commands.values import mentions_incident
 from bot.errors import PlatformError, UserError
 from bot.identity import Actor, Person
 from bot.inbound import Action, ChannelEvent, Command

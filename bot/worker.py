@@ -28,9 +28,10 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot.effects import Again, Effect, Result, Run, catch_up, describe, tell
+from bot.effects import catch_up
 from bot.errors import Later, PlatformError, UserError
 from bot.identity import Person
+from bot.runs import Again, Effect, Result, Run, describe, tell
 from bot.timeline import record
 from bot.views import IncidentView
 from bot.wiring import Wiring

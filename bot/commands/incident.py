@@ -7,6 +7,7 @@ Each command is one entry here and one handler; what it answers is its template 
 from __future__ import annotations
 
 from bot.commands.call import Call
+from bot.commands.help import help_spec
 from bot.commands.registry import Arg, ButtonSpec, CommandSpec, Registry, Root
 from bot.lifecycle import OPEN, Status
 from bot.ui import Reply
@@ -283,12 +284,7 @@ def _commands() -> list[CommandSpec]:
             on_incident=True,
             permission="incident.export",
         ),
-        _spec(
-            "help",
-            "this help, or more on one command",
-            help_,
-            args=(Arg("command", "text", "a command, for more on it", max_length=100),),
-        ),
+        help_spec(ROOT, "this help, or more on one command", "incident.read"),
     ]
 
 
@@ -396,57 +392,3 @@ async def export(call: Call) -> Reply:
     assert channel is not None, "a command typed in chat comes from a channel"
     view, filename = await call.services.incidents.export(call.number, call.actor, channel, fmt)
     return call.reply("exported", view=view, filename=filename)
-
-
-async def help_(call: Call) -> Reply:
-    return help_reply(call, call.spec.root, call.values.get("command"))
-
-
-def help_reply(
-    call: Call,
-    root: str,
-    about: str | None = None,
-    unknown: str | None = None,
-    suggestion: str | None = None,
-) -> Reply:
-    """``/<root> help`` (every command), or help on one command; ``unknown``: what was
-    typed that is not a command (with the closest one)."""
-    parser = call.services.parser
-    registry = parser.registry
-    info = registry.root(root)
-    title = f"Tocsin: {info.description.lower() if info else root}"
-    specs = list(registry.commands(root))
-    if about:
-        words = about.split()
-        first = words[0].lower()
-        spec = registry.get(root, tuple(w.lower() for w in words[:2])) or registry.get(
-            root, (first,)
-        )
-        alias = registry.alias(root, first)
-        spec = spec or (registry.get(root, alias) if alias else None)
-        group = registry.groups(root).get(first, [])
-        if spec is not None:
-            required = [
-                f"<{parser.metavar(a)}{'…' if a.kind == 'text' else ''}>"
-                for a in spec.positional
-                if a.required
-            ]
-            example = " ".join([f"/{root}", spec.name, "INC-7", *required])
-            command = {"usage": parser.usage(spec), "spec": spec, "args": spec.args}
-            text = call.render("help", root=root, command=command, example=example, unknown=None)
-            return Reply(text, ephemeral=True)
-        if group:  # /incident help task: task add, task done
-            specs, title = group, f"/{root} {first}"
-        else:
-            unknown, suggestion = about, parser.suggest(root, words[0])
-    lines = [{"usage": parser.usage(s), "spec": s} for s in specs]
-    text = call.render(
-        "help",
-        root=root,
-        command=None,
-        commands=lines,
-        title=title,
-        unknown=unknown,
-        suggestion=suggestion,
-    )
-    return Reply(text, ephemeral=True, ok=unknown is None)

@@ -16,17 +16,21 @@ from datetime import timedelta
 from typing import Any
 
 from bot.commands.registry import Arg, CommandSpec, Registry
+from bot.commands.values import (
+    INC,
+    MAX_DIGITS,
+    NUMBER,
+    check_text,
+    reference,
+    shown,
+    status,
+    unquote,
+)
 from bot.config import TocsinConfig
 from bot.durations import parse_duration
 from bot.errors import UserError
 from bot.lifecycle import WORKING
 
-TITLE_MAX = 200
-TEXT_MAX = 3000
-_INC = re.compile(r"^inc-([0-9]+)$", re.IGNORECASE)
-_NUMBER = re.compile(r"^[0-9]+$")
-MAX_DIGITS = 9
-"""More digits than this is no number Tocsin gave (nor fits the database's columns)."""
 _TOKEN = re.compile(r"\S+")
 IsMention = Callable[[str], bool]
 
@@ -75,7 +79,7 @@ class Parser:
         self._root(root)
         spans = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         incident = None
-        if spans and _INC.match(spans[0][0]):  # /incident INC-7 ack
+        if spans and INC.match(spans[0][0]):  # /incident INC-7 ack
             if len(spans) == 1:
                 ref = spans[0][0].upper()
                 raise UserError(
@@ -128,7 +132,7 @@ class Parser:
         if single is not None:
             return single, 1, None
         named = None
-        if len(words) > 2 and _INC.match(words[1]):
+        if len(words) > 2 and INC.match(words[1]):
             named, words = words[1], [words[0], *words[2:]]
         second = words[1].lower() if len(words) > 1 else ""
         spec = next((s for s in group if s.path[1] == second), None)
@@ -162,7 +166,7 @@ class Parser:
         texty = any(a.kind == "text" for a in spec.positional)
 
         def names(word: str) -> bool:
-            found = _INC.match(word)
+            found = INC.match(word)
             if not found or not spec.on_incident or incident is not None:
                 return False
             return here is None or not texty or int(found.group(1)[: MAX_DIGITS + 1]) == here
@@ -271,7 +275,7 @@ class Parser:
         values: dict[str, Any] = {}
         for arg in spec.args:
             raw = fields.get(arg.name, "")
-            raw = _unquote(raw) if arg.unquote else raw.strip()
+            raw = unquote(raw) if arg.unquote else raw.strip()
             if not raw:
                 if arg.required:
                     raise UserError(self.missing(spec, arg))
@@ -289,11 +293,11 @@ class Parser:
             case "text":
                 return check_text(raw, arg.max_length, arg.name)
             case "integer":
-                if not _NUMBER.match(raw):
-                    raise UserError(f"'{_shown(raw)}' is not a number. Usage: {self.usage(spec)}")
+                if not NUMBER.match(raw):
+                    raise UserError(f"'{shown(raw)}' is not a number. Usage: {self.usage(spec)}")
                 if len(raw.lstrip("0")) > MAX_DIGITS or int(raw) < 1:
                     said = arg.invalid or "there is no {name} {value}."
-                    raise UserError(said.format(name=arg.name, value=_shown(raw)))
+                    raise UserError(said.format(name=arg.name, value=shown(raw)))
                 return int(raw)
             case "duration":
                 return self.duration(raw)
@@ -330,7 +334,7 @@ class Parser:
         """``2``, ``sev2``, ``SEV2`` or a label (``major``) → 2."""
         value = word.strip().lower()
         value = value[3:] if value.startswith("sev") else value
-        if _NUMBER.match(value) and len(value) <= MAX_DIGITS and int(value) in self._config.levels:
+        if NUMBER.match(value) and len(value) <= MAX_DIGITS and int(value) in self._config.levels:
             return int(value)
         for key, sev in self._config.severities.items():
             if sev.label.lower() == value:
@@ -380,66 +384,5 @@ class Parser:
         }.get(arg.kind, arg.name.upper() if arg.flag else arg.name)
 
 
-def status(word: str) -> str:
-    allowed = [s.value for s in WORKING]
-    if word.lower() not in allowed:
-        got = f"'{word}' is not a status you can set" if word else "which status?"
-        raise UserError(f"{got}: use {', '.join(allowed)} (resolve has its own command).")
-    return word.lower()
-
-
-def mentions_incident(text: str) -> bool:
-    """Whether ``text`` has a word like ``INC-7`` in it."""
-    return any(_INC.match(word) for word in text.split())
-
-
-def reference(value: str | None) -> int | None:
-    """``INC-7`` or ``7`` → 7; None for None; a :class:`UserError` for anything else."""
-    if value is None:
-        return None
-    text = value.strip()
-    match = _INC.match(text) or re.match(r"^([0-9]+)$", text)
-    if not match:
-        raise UserError(
-            f"'{text[:30]}' is not an incident reference; use INC-<number>, e.g. INC-7."
-        )
-    digits = match.group(1).lstrip("0") or "0"
-    if len(digits) > MAX_DIGITS or int(digits) < 1:
-        raise UserError(f"there is no incident INC-{_shown(digits)}.")
-    return int(digits)
-
-
-def check_title(title: str) -> str:
-    title = " ".join(title.split())
-    if len(title) > TITLE_MAX:
-        raise UserError(
-            f"the title is {len(title)} characters long; the limit is {TITLE_MAX}. "
-            "Put the details in --desc."
-        )
-    return title
-
-
-def check_text(text: str, limit: int = TEXT_MAX, name: str = "text") -> str:
-    if name == "title":
-        return check_title(text)
-    if len(text) > limit:
-        raise UserError(f"that {name} is {len(text)} characters long; the limit is {limit}.")
-    return text
-
-
-def _shown(typed: str, most: int = 20) -> str:
-    """What was typed, cut short (with …) if it is long."""
-    return typed if len(typed) <= most else typed[:most] + "…"
-
-
 def _article(name: str) -> str:
     return f"an {name}" if name[0] in "aeiou" else f"a {name}"
-
-
-def _unquote(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'“":
-        return text[1:-1].strip()
-    if len(text) >= 2 and text[0] == "“" and text[-1] == "”":
-        return text[1:-1].strip()
-    return text
