@@ -1,8 +1,13 @@
 """The HTTP server: health and metrics; platform plugins add their routes (Slack's
-``/slack/events``) as they mount."""
+``/slack/events``) as they mount.
+
+Both endpoints answer while the database is down, and say nothing about it to the caller
+but that it is unavailable: the details (where, and the driver's reason) go to the log, in
+one line, the password hidden."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -10,46 +15,51 @@ from aiohttp import web
 from bot import __version__
 from bot.lifecycle import Status
 from storage import jobs
-from storage.engine import ping
-from storage.errors import DatabaseUnreachable
+from storage.engine import reason, safe_url
+from storage.errors import UNAVAILABLE, StorageError
+from storage.migrate import SchemaState, schema_state
 
 if TYPE_CHECKING:
     from bot.app import Core
+
+log = logging.getLogger("tocsin.web")
 
 _ENDED = {Status.RESOLVED.value, Status.CLOSED.value, Status.CANCELLED.value}
 _JOB_STATUSES = (jobs.PENDING, jobs.RUNNING, jobs.FAILED)
 
 
 def make_web_app(core: Core) -> web.Application:
-    """``/healthz`` says whether the database answers; ``/metrics`` is Prometheus text."""
+    """``/healthz``: 200 when the database answers at the schema this code ships, else 503;
+    ``/metrics``: Prometheus text, ``tocsin_database_up`` 1 or 0 (then without the
+    metrics read from the database)."""
+
+    def failure(exc: BaseException) -> str:
+        """What went wrong, in one line for the log: where (no password) and why."""
+        if isinstance(exc, StorageError):
+            return str(exc)
+        return f"the database at {safe_url(str(core.engine.url))} failed: {reason(exc)}"
 
     async def healthz(_request: web.Request) -> web.Response:
         try:
-            await ping(core.engine)
-        except DatabaseUnreachable as exc:
-            return web.json_response(
-                {"status": "unavailable", "database": "unreachable", "reason": str(exc)},
-                status=503,
-            )
+            state = await schema_state(core.engine)
+        except UNAVAILABLE as exc:
+            log.warning("/healthz: %s", failure(exc))
+            return _unavailable("unavailable")
+        if not state.up_to_date:
+            log.warning("/healthz: %s", _behind(state))
+            return _unavailable("schema is not current")
         return web.json_response({"status": "ok", "database": "ok", "version": __version__})
 
     async def metrics(_request: web.Request) -> web.Response:
-        lines = [
-            "# HELP tocsin_incidents Incidents by severity and status.",
-            "# TYPE tocsin_incidents gauge",
-        ]
-        seen = {(sev, status): n for sev, status, n in await core.service.counts()}
-        for (sev, status), n in sorted(seen.items()):
-            lines.append(f'tocsin_incidents{{severity="SEV{sev}",status="{status}"}} {n}')
-        open_total = sum(n for (_s, st), n in seen.items() if st not in _ENDED)
-        by_status = await jobs.counts(core.sessions)
+        try:
+            seen = {(sev, status): n for sev, status, n in await core.service.counts()}
+            by_status = await jobs.counts(core.sessions)
+        except UNAVAILABLE as exc:
+            log.warning("/metrics: %s; database metrics left out", failure(exc))
+            lines = _database_up(False)
+        else:
+            lines = _database_up(True) + _from_database(seen, by_status)
         lines += [
-            "# HELP tocsin_open_incidents Incidents not yet resolved, closed or cancelled.",
-            "# TYPE tocsin_open_incidents gauge",
-            f"tocsin_open_incidents {open_total}",
-            "# HELP tocsin_jobs Jobs (effects to run: cards, posts, reminders) by status.",
-            "# TYPE tocsin_jobs gauge",
-            *(f'tocsin_jobs{{status="{s}"}} {by_status.get(s, 0)}' for s in _JOB_STATUSES),
             "# HELP tocsin_info Build information.",
             "# TYPE tocsin_info gauge",
             f'tocsin_info{{version="{__version__}"}} 1',
@@ -60,3 +70,41 @@ def make_web_app(core: Core) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+def _unavailable(database: str) -> web.Response:
+    return web.json_response({"status": "unavailable", "database": database}, status=503)
+
+
+def _behind(state: SchemaState) -> str:
+    at = ", ".join(state.current) or "no revision (an empty database)"
+    if state.too_new:
+        return f"the database schema is at {at}, newer than this Tocsin's {state.head}"
+    return f"the database schema is at {at}, this Tocsin needs {state.head}; run: tocsin migrate"
+
+
+def _database_up(up: bool) -> list[str]:
+    return [
+        "# HELP tocsin_database_up 1 when the database answered this scrape, else 0.",
+        "# TYPE tocsin_database_up gauge",
+        f"tocsin_database_up {int(up)}",
+    ]
+
+
+def _from_database(seen: dict[tuple[int, str], int], by_status: dict[str, int]) -> list[str]:
+    lines = [
+        "# HELP tocsin_incidents Incidents by severity and status.",
+        "# TYPE tocsin_incidents gauge",
+    ]
+    for (sev, status), n in sorted(seen.items()):
+        lines.append(f'tocsin_incidents{{severity="SEV{sev}",status="{status}"}} {n}')
+    open_total = sum(n for (_s, st), n in seen.items() if st not in _ENDED)
+    lines += [
+        "# HELP tocsin_open_incidents Incidents not yet resolved, closed or cancelled.",
+        "# TYPE tocsin_open_incidents gauge",
+        f"tocsin_open_incidents {open_total}",
+        "# HELP tocsin_jobs Jobs (effects to run: cards, posts, reminders) by status.",
+        "# TYPE tocsin_jobs gauge",
+        *(f'tocsin_jobs{{status="{s}"}} {by_status.get(s, 0)}' for s in _JOB_STATUSES),
+    ]
+    return lines

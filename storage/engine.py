@@ -91,11 +91,11 @@ async def ping(engine: AsyncEngine) -> None:
             await conn.execute(text("SELECT 1"))
     except (OSError, DBAPIError, TimeoutError) as exc:
         raise DatabaseUnreachable(
-            f"cannot reach the database at {safe_url(str(engine.url))}: {_reason(exc)}"
+            f"cannot reach the database at {safe_url(str(engine.url))}: {reason(exc)}"
         ) from exc
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
     """The first line of the innermost error: what a person needs, without a traceback."""
     inner: BaseException = exc
     while isinstance(inner, DBAPIError) and inner.orig is not None:
