@@ -205,9 +205,7 @@ async def run_server(settings: Settings, plugins: Mapping[str, PlatformPlugin]) 
     """``tocsin run``: the web server, every configured platform and the worker, until
     SIGINT/SIGTERM (or a platform's connection ends for good). A signal during start-up
     stops it too, cleanly."""
-    from aiohttp import web
-
-    from bot.web import make_web_app
+    from bot.web import make_runner, make_web_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -217,7 +215,7 @@ async def run_server(settings: Settings, plugins: Mapping[str, PlatformPlugin]) 
     chosen = [plugin for plugin in plugins.values() if plugin.configured(settings)]
     core = await open_core(settings, {}, config=config)
     web_app = make_web_app(core)
-    runner = web.AppRunner(web_app, access_log=None)
+    runner = make_runner(web_app)
     mounted: list[Mounted] = []
     try:
         starting = asyncio.ensure_future(_start(core, settings, web_app, runner, chosen, mounted))

@@ -72,10 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from bot import logs
+
+    logs.configure(logging.INFO if args.command == "run" else logging.WARNING)
     # Alembic narrates every start-up at INFO; storage.migrate says when it really migrates.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     from storage.errors import StorageError
@@ -100,6 +99,9 @@ async def _main(
     from bot.settings import Settings
 
     settings = Settings.from_env()
+    from bot import logs
+
+    logs.use_format(settings.log_format)
     if args.command in handlers:
         return await handlers[args.command](args, settings)
     if args.command == "run":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot import logs
 from bot.durations import parse_duration
 from bot.errors import ConfigError
 
@@ -29,6 +30,7 @@ VARIABLES: dict[str, str] = {
     "TOCSIN_JOB_LEASE": "how long a process holds a job before another may take it over",
     "TOCSIN_SWEEP_EVERY": "how often each process looks for jobs that fell due",
     "TOCSIN_EFFECT_TIMEOUT": "how long one try of a job may take before it is tried again",
+    "TOCSIN_LOG_FORMAT": "text (the default) or json: one JSON object per log line",
 }
 """The core's variables; each platform plugin lists its own."""
 
@@ -42,6 +44,7 @@ class Settings:
     job_lease: timedelta = timedelta(seconds=30)
     sweep_every: timedelta = timedelta(seconds=2)
     effect_timeout: timedelta = timedelta(seconds=30)
+    log_format: str = "text"
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     """The whole environment (with ``.env``), for the platform plugins to read theirs."""
 
@@ -60,6 +63,7 @@ class Settings:
             job_lease=_duration(values, "TOCSIN_JOB_LEASE", "30s"),
             sweep_every=_duration(values, "TOCSIN_SWEEP_EVERY", "2s"),
             effect_timeout=_duration(values, "TOCSIN_EFFECT_TIMEOUT", "30s"),
+            log_format=_log_format(values.get("TOCSIN_LOG_FORMAT")),
             env=values,
         )
 
@@ -80,6 +84,13 @@ def _port(value: str | None) -> int:
     if not 0 <= port <= 65535:
         raise ConfigError(f"TOCSIN_HTTP_PORT must be a number from 0 to 65535, not {value!r}")
     return port
+
+
+def _log_format(value: str | None) -> str:
+    name = (value or "text").strip().lower()
+    if name not in logs.FORMATS:
+        raise ConfigError(f"TOCSIN_LOG_FORMAT must be {' or '.join(logs.FORMATS)}, not {value!r}")
+    return name
 
 
 def _duration(values: Mapping[str, str], name: str, default: str) -> timedelta:

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 
 from bot import __version__
 from bot.lifecycle import Status
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tocsin.web")
 
+QUIET = frozenset({"/healthz", "/metrics"})
+"""Paths probed every few seconds: no access-log line for them."""
 _ENDED = {Status.RESOLVED.value, Status.CLOSED.value, Status.CANCELLED.value}
 _JOB_STATUSES = (jobs.PENDING, jobs.RUNNING, jobs.FAILED)
 
@@ -70,6 +73,25 @@ def make_web_app(core: Core) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+class QuietAccessLogger(AccessLogger):
+    """aiohttp's access log, without the probes of :data:`QUIET` (nor the time it adds:
+    every log line has one)."""
+
+    FORMAT = '%a "%r" %s %b "%{Referer}i" "%{User-Agent}i"'
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if request.path not in QUIET:
+            super().log(request, response, time)
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """The runner ``tocsin run`` serves ``app`` with: every request in the access log
+    (``aiohttp.access``, at INFO) but the health and metrics probes."""
+    return web.AppRunner(
+        app, access_log_class=QuietAccessLogger, access_log_format=QuietAccessLogger.FORMAT
+    )
 
 
 def _unavailable(database: str) -> web.Response:

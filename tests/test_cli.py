@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -137,6 +138,8 @@ def test_run_serves_health_and_metrics_and_stops_cleanly(database_url: str, tmp_
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
                 body = response.read().decode()
             assert "tocsin_open_incidents 0" in body
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/nowhere", timeout=10)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
             everything = "".join(log) + process.stderr.read()
@@ -145,6 +148,11 @@ def test_run_serves_health_and_metrics_and_stops_cleanly(database_url: str, tmp_
                 process.kill()
     assert "no chat platform is configured" in everything and "tocsin shell" in everything
     assert "Traceback" not in everything
+    # The access log has every request but the probes'.
+    assert re.search(
+        r'INFO aiohttp\.access: 127\.0\.0\.1 "GET /nowhere HTTP/1\.1" 404 ', everything
+    )
+    assert '"GET /healthz' not in everything and '"GET /metrics' not in everything
 
 
 def test_declare_from_the_cli_and_a_running_shell_opens_the_channel(
