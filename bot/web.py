@@ -7,6 +7,7 @@ one line, the password hidden."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tocsin.web")
 
+DATABASE_WAIT = 5.0
+"""Seconds a probe or a scrape waits for the database (one that stopped answering would
+hold them until TCP gives up) before saying it is unavailable."""
 QUIET = frozenset({"/healthz", "/metrics"})
 """Paths probed every few seconds: no access-log line for them."""
 _ENDED = {Status.RESOLVED.value, Status.CLOSED.value, Status.CANCELLED.value}
@@ -38,13 +42,17 @@ def make_web_app(core: Core) -> web.Application:
 
     def failure(exc: BaseException) -> str:
         """What went wrong, in one line for the log: where (no password) and why."""
+        where = safe_url(str(core.engine.url))
+        if isinstance(exc, TimeoutError):
+            return f"the database at {where} did not answer within {DATABASE_WAIT:g} s"
         if isinstance(exc, StorageError):
             return str(exc)
-        return f"the database at {safe_url(str(core.engine.url))} failed: {reason(exc)}"
+        return f"the database at {where} failed: {reason(exc)}"
 
     async def healthz(_request: web.Request) -> web.Response:
         try:
-            state = await schema_state(core.engine)
+            async with asyncio.timeout(DATABASE_WAIT):
+                state = await schema_state(core.engine)
         except UNAVAILABLE as exc:
             log.warning("/healthz: %s", failure(exc))
             return _unavailable("unavailable")
@@ -55,8 +63,9 @@ def make_web_app(core: Core) -> web.Application:
 
     async def metrics(_request: web.Request) -> web.Response:
         try:
-            seen = {(sev, status): n for sev, status, n in await core.service.counts()}
-            by_status = await jobs.counts(core.sessions)
+            async with asyncio.timeout(DATABASE_WAIT):
+                seen = {(sev, status): n for sev, status, n in await core.service.counts()}
+                by_status = await jobs.counts(core.sessions)
         except UNAVAILABLE as exc:
             log.warning("/metrics: %s; database metrics left out", failure(exc))
             lines = _database_up(False)
