@@ -101,6 +101,12 @@ class Dispatcher:
             log.exception("could not capture a %s event from %s", event.kind, event.platform)
             return False
 
+    async def store_channel_event(self, event: ChannelEvent) -> bool:
+        """:meth:`channel_event` for a platform that sends an event again when told it was
+        not taken (Slack): a failure to store it is raised, for the adapter to say so.
+        Capture is idempotent, so the event sent again is recorded once."""
+        return await self._capture.capture(event)
+
     async def open_incidents(self) -> list[tuple[int, str]]:
         """(number, title) of the open incidents, newest first: for pickers and autocomplete."""
         return [(i.id or 0, i.title) for i in await self.services.incidents.incidents("open")]

@@ -165,4 +165,15 @@ class Job(SQLModel, table=True):
     created_at: datetime = _when()
 
 
-ALL_TABLES = (Incident, ChannelBinding, TimelineEvent, RoleAssignment, Task, Job)
+class SeenRequest(SQLModel, table=True):
+    """A platform request already taken (a Slack ``trigger_id``), kept a few minutes: the
+    same request sent again (replayed, or retried by a proxy to another replica) finds its
+    key here and is not run twice."""
+
+    __tablename__ = "seen_requests"
+
+    key: str = Field(primary_key=True, max_length=200)
+    seen_at: datetime = _when(index=True)
+
+
+ALL_TABLES = (Incident, ChannelBinding, TimelineEvent, RoleAssignment, Task, Job, SeenRequest)

@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,8 @@ from tests.cli import spawn, tocsin_env
 from tests.fakes.slack_api import APP_TOKEN, BOT_ID, BOT_USER, TOKEN, FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TRIGGERS = count(13345224609)
+"""Slack gives every command and click its own trigger_id; one sent again is not run."""
 
 
 def sign(body: str, timestamp: str, secret: str = SECRET) -> str:
@@ -110,7 +113,7 @@ class Rig:
                 "text": text,
                 "api_app_id": "A0001",
                 "response_url": self.fake.response_url(),
-                "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+                "trigger_id": f"{next(TRIGGERS)}.738474920.8088930838d88f008e0",
                 **extra,
             }
         )
@@ -121,7 +124,7 @@ class Rig:
             "team": {"id": "T0001"},
             "api_app_id": "A0001",
             "token": "x",
-            "trigger_id": "t-1",
+            "trigger_id": f"{next(TRIGGERS)}.1.i",
             "response_url": self.fake.response_url("i1"),
         }
         body = urlencode({"payload": json.dumps({**base, **payload})})

@@ -4,33 +4,60 @@ A command is acknowledged once its facts are saved (the transaction is quick; it
 run after, in the worker), so an acknowledged command is never lost: the answer is the
 acknowledgement itself, or, for a declare, the worker's answer through ``response_url``
 once the channel exists. A button or a form is answered through ``response_url`` or an
-ephemeral message after its acknowledgement.
+ephemeral message after its acknowledgement; one Tocsin does not know (an old card, a
+removed action, a stale modal) is answered that it is no longer valid.
+
+Over HTTP, :mod:`adapters.slack.ingress` checks the signature before anything reads the
+request, and the payload's shape before bolt sees it; a request carrying a ``trigger_id``
+already taken (a replay) is acknowledged and not run again. A channel event that cannot be
+stored is answered 503, so that Slack sends it again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.error import BoltUnhandledRequestError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
-from adapters.slack import translate
-from adapters.slack.blocks import FORM_PREFIX
+from adapters.slack import ingress, translate
+from adapters.slack.blocks import notice, parse_callback
 from adapters.slack.platform import SlackPlatform
 from bot.background import Background
 from bot.dispatcher import Dispatcher
 from bot.errors import PlatformError
 from bot.inbound import ChannelEvent
 from bot.platform import UserRef
+from bot.seen import Seen
 from bot.ui import Form, Reply
+from storage.errors import UNAVAILABLE
 
 log = logging.getLogger(__name__)
 EVENTS = ("message", "pin_added", "reaction_added", "member_joined_channel")
+NO_LONGER_VALID = "This button is no longer valid: it is from an older card or version of Tocsin."
+FORM_NO_LONGER_VALID = (
+    "This form is no longer valid: it is from an older version of Tocsin. "
+    "Close it and start again from a command or the incident's card."
+)
+
+
+class _DropTokenWarning(logging.Filter):
+    """bolt reads ``SLACK_BOT_TOKEN`` from the environment by itself, then warns that the
+    client given to it (which carries that same token) wins: true, and nothing to act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
 
 
 class SlackAdapter:
@@ -42,23 +69,34 @@ class SlackAdapter:
         *,
         roots: Sequence[str] = ("incident",),
         app_token: str | None = None,
+        seen: Seen | None = None,
     ) -> None:
         self._dispatcher = dispatcher
         self.platform = platform
+        self._secret = signing_secret
+        self._seen = seen
         self._background = Background("Slack")
+        bolt_log = logging.getLogger("tocsin.slack.bolt")
+        if not any(isinstance(f, _DropTokenWarning) for f in bolt_log.filters):
+            bolt_log.addFilter(_DropTokenWarning())
         # Listeners finish before bolt answers: a command's facts are saved before its ack.
+        # bolt's own signature check is off: :meth:`handle` checks first, and bolt's would
+        # log the whole body of every request it refuses.
         self.bolt = AsyncApp(
             client=platform.client,
             signing_secret=signing_secret or None,
             process_before_response=True,
-            request_verification_enabled=app_token is None,
-            logger=logging.getLogger("tocsin.slack.bolt"),
+            request_verification_enabled=False,
+            raise_error_for_unhandled_request=True,
+            logger=bolt_log,
         )
+        self.bolt.error(self._on_error)
         names = "|".join(re.escape(root) for root in roots)
         self.bolt.command(re.compile(f"^/({names})$"))(self._on_command)
-        self.bolt.action({"action_id": re.compile(r"^tocsin:")})(self._on_button)
-        forms = re.compile("^" + re.escape(FORM_PREFIX))
-        self.bolt.view({"callback_id": forms, "type": "view_submission"})(self._on_submit)
+        self.bolt.action(re.compile(".*"))(self._on_button)
+        self.bolt.view({"callback_id": re.compile(".*"), "type": "view_submission"})(
+            self._on_submit
+        )
         for name in EVENTS:
             self.bolt.event(name)(self._on_event)
         # Socket Mode has no HTTP request to sign: bolt skips the signature check there.
@@ -76,8 +114,38 @@ class SlackAdapter:
         await self.drain()
 
     async def handle(self, request: web.Request) -> web.Response:
-        """``POST /slack/events``: commands, interactivity and events on one URL."""
-        response = await self.bolt.async_dispatch(await to_bolt_request(request))
+        """``POST /slack/events``: commands, interactivity and events on one URL. The
+        signature is checked before anything reads the body; a signed body that cannot be
+        read is answered 400; a ``trigger_id`` already taken is acknowledged, not run."""
+        raw = await request.read()
+        why = ingress.refusal(self._secret, request.headers, raw, time.time())
+        if why is not None:
+            log.warning("refused a request to /slack/events: %s", why)
+            return web.json_response({"error": "invalid request"}, status=401)
+        try:
+            body = ingress.read(raw, request.content_type)
+        except ingress.Malformed as exc:
+            log.warning("a signed request to /slack/events could not be read: %s", exc)
+            return web.json_response({"error": f"malformed request: {exc}"}, status=400)
+        trigger = body.get("trigger_id")
+        replayed = (
+            self._seen is not None
+            and isinstance(trigger, str)
+            and bool(trigger)
+            and not await self._seen.first(f"slack:trigger:{trigger}")
+        )
+        if replayed:
+            log.info("a request whose trigger_id was taken already was not run again")
+            return web.Response(status=200)
+        # bolt gets the body as JSON, which it reads whatever the request's form: bolt's own
+        # reading takes any form containing the word "payload" for an interaction.
+        headers: dict[str, str | Sequence[str]] = {
+            key.lower(): value for key, value in request.headers.items()
+        }
+        headers["content-type"] = "application/json"
+        response = await self.bolt.async_dispatch(
+            AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
+        )
         return await to_aiohttp_response(response)
 
     async def drain(self) -> None:
@@ -96,8 +164,9 @@ class SlackAdapter:
 
     async def _on_button(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         action = translate.button(body)
-        if action is None:
+        if action is None or not self._known(action.name):
             await ack()
+            self._background.spawn(self._stale(body), "answer")
             return
         reply = await self._dispatcher.action(action)
         await ack()
@@ -110,11 +179,31 @@ class SlackAdapter:
             )
 
     async def _on_submit(self, ack: Any, body: dict[str, Any]) -> None:
+        name, _number = parse_callback(str(body.get("view", {}).get("callback_id", "")))
+        if not self._known(name):
+            await ack(response_action="update", view=notice("Tocsin", FORM_NO_LONGER_VALID))
+            return
         action = translate.submission(body)
         reply = await self._dispatcher.action(action)
         await ack()
         if reply.text and not reply.interim and action.reply_to:
             self._background.spawn(self._tell(action.reply_to, reply), "answer")
+
+    def _known(self, action: str) -> bool:
+        return self._dispatcher.parser.registry.by_key(action) is not None
+
+    async def _stale(self, body: dict[str, Any]) -> None:
+        """Tell whoever clicked a button Tocsin does not know that it is no longer valid."""
+        reply_to = body.get("response_url")
+        if reply_to:
+            await self.platform.answer(reply_to, NO_LONGER_VALID, public=False)
+            return
+        channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get(
+            "channel_id"
+        )
+        user = (body.get("user") or {}).get("id")
+        if channel and user:
+            await self.platform.post_ephemeral(channel, user, NO_LONGER_VALID)
 
     def _open(self, form: Form, body: dict[str, Any]) -> None:
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
@@ -130,10 +219,34 @@ class SlackAdapter:
             log.info("could not answer a form in its channel; sending a DM instead")
             await self.platform.post_dm(user_id, reply.text)
 
-    async def _on_event(self, event: dict[str, Any], context: Any) -> None:
+    async def _on_error(self, error: Exception, body: dict[str, Any]) -> None:
+        """A signed request no listener takes is answered 404 in one line (bolt's own
+        warning quotes parts of the body); a listener that fails is a bug: a traceback."""
+        if isinstance(error, BoltUnhandledRequestError):
+            kind = ascii(body.get("type") or body.get("command"))[:60]
+            log.info("a Slack request Tocsin has no use for (type %s) was answered 404", kind)
+            return
+        log.error("a Slack listener failed: %s", error, exc_info=error)
+
+    async def _on_event(self, event: dict[str, Any], context: Any) -> BoltResponse | None:
+        """Capture the event; when the database cannot take it, answer 503: Slack sends an
+        event again (up to three times) when it was not taken, and capture is idempotent."""
         captured = translate.channel_event(event, context.get("bot_user_id"))
-        if captured is not None:
-            await self._dispatcher.channel_event(await self._named(captured))
+        if captured is None:
+            return None
+        try:
+            await self._dispatcher.store_channel_event(await self._named(captured))
+        except UNAVAILABLE as exc:
+            log.warning(
+                "could not store a %s event, so Slack will send it again: %s",
+                captured.kind,
+                _first_line(exc),
+            )
+            return BoltResponse(status=503, body="")
+        except Exception:
+            # Not the database: sending it again would fail the same way.
+            log.exception("could not capture a %s event from Slack", captured.kind)
+        return None
 
     async def _named(self, event: ChannelEvent) -> ChannelEvent:
         """The same event, with the author's display name rather than their id."""
@@ -150,6 +263,11 @@ class SlackAdapter:
             event.at,
             event.text,
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def _visibility(reply: Reply) -> str:

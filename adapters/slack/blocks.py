@@ -73,6 +73,16 @@ def modal(form: Form, channel_id: str) -> dict[str, Any]:
     }
 
 
+def notice(title: str, text: str) -> dict[str, Any]:
+    """A modal that only says something (it replaces a form that can no longer be sent)."""
+    return {
+        "type": "modal",
+        "title": _plain(title, 24),
+        "close": _plain("Close", 24),
+        "blocks": [{"type": "section", "text": _plain(text, 3000)}],
+    }
+
+
 def _input(field: FormField) -> dict[str, Any]:
     element: dict[str, Any]
     if field.choices:

@@ -11,11 +11,21 @@ import re
 from bot.render import strip_control
 
 _MARKUP = re.compile(r"([*_~`])")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
 
 
 def escape_text(text: str) -> str:
     """Slack's own three escapes: no ``<…>`` control sequence survives."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unescape_text(text: str) -> str:
+    """What a person typed, from Slack's text (a command's, a message's): Slack sends ``&``,
+    ``<`` and ``>`` as ``&amp;``, ``&lt;`` and ``&gt;``, and only those, in one pass (so
+    ``&amp;lt;`` is the ``&lt;`` that was typed). Slack's own markup (``<@U123>``,
+    ``<#C123|name>``, ``<https://…|label>``) comes with bare brackets and stays as it is."""
+    return _ENTITY.sub(lambda match: _ENTITIES[match.group(1)], text)
 
 
 class SlackDialect:

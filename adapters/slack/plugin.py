@@ -89,6 +89,7 @@ class SlackMount:
 def mount_slack(host: Host, settings: SlackSettings, platform: SlackPlatform) -> SlackMount:
     """The bolt app on ``/slack/events`` of the web server, or over Socket Mode."""
     from adapters.slack.app import SlackAdapter
+    from bot.seen import Seen
 
     core = host.core
     adapter = SlackAdapter(
@@ -97,6 +98,7 @@ def mount_slack(host: Host, settings: SlackSettings, platform: SlackPlatform) ->
         settings.signing_secret or "",
         roots=[root.name for root in core.registry.roots],
         app_token=settings.app_token,
+        seen=Seen(core.sessions, core.wiring.clock),
     )
     if not settings.app_token:
         host.web.router.add_post("/slack/events", adapter.handle)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.slack.blocks import parse_callback, submitted_values
+from adapters.slack.dialect import unescape_text
 from bot.inbound import Action, ChannelEvent, Command
 from bot.platform import ChannelRef, UserRef
 
@@ -36,7 +37,7 @@ def command(body: dict[str, Any]) -> Command:
         platform=PLATFORM,
         actor=UserRef(body.get("user_id", ""), body.get("user_name") or body.get("user_id", "")),
         channel=ChannelRef(body.get("channel_id", ""), body.get("channel_name", "")),
-        text=body.get("text", ""),
+        text=unescape_text(body.get("text", "")),
         root=str(body.get("command", "/incident")).lstrip("/"),
         reply_to=body.get("response_url") or None,
     )
@@ -71,9 +72,11 @@ def submission(body: dict[str, Any]) -> Action:
     view = body.get("view", {})
     name, number = parse_callback(view.get("callback_id", ""))
     try:
-        channel_id = json.loads(view.get("private_metadata") or "{}").get("channel", "")
+        metadata = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
-        channel_id = ""
+        metadata = {}
+    channel_id = metadata.get("channel", "") if isinstance(metadata, dict) else ""
+    channel_id = channel_id if isinstance(channel_id, str) else ""
     user = _user(body)
     return Action(
         PLATFORM,
@@ -107,7 +110,7 @@ def channel_event(event: dict[str, Any], bot_user_id: str | None) -> ChannelEven
             message.get("ts", ""),
             UserRef(user, user),
             ts_time(event.get("event_ts")),
-            message.get("text", ""),
+            unescape_text(message.get("text", "")),
         )
     if kind == "reaction_added" and event.get("reaction") == "pushpin":
         item = event.get("item", {})
@@ -145,7 +148,7 @@ def _message(event: dict[str, Any], channel: str, bot_user_id: str | None) -> Ch
             message.get("ts", ""),
             UserRef(message.get("user", ""), message.get("user", "")),
             ts_time(edited),
-            message.get("text", ""),
+            unescape_text(message.get("text", "")),
         )
     if subtype == "message_deleted":
         previous = event.get("previous_message", {})
@@ -168,7 +171,7 @@ def _message(event: dict[str, Any], channel: str, bot_user_id: str | None) -> Ch
         event.get("ts", ""),
         UserRef(event["user"], event["user"]),
         ts_time(event.get("ts")),
-        event.get("text", ""),
+        unescape_text(event.get("text", "")),
     )
 
 
