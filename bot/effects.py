@@ -204,34 +204,28 @@ class Sync:
         raised = run.payload.get("raised")
         if isinstance(raised, dict):
             await self._announce_raised(run, view, raised)
-        refused = None
         invite = run.payload.get("invite")
-        if isinstance(invite, list) and invite:  # last: a refusal of it ends the job failed
+        if isinstance(invite, list) and invite:
             people = [Person(str(p["key"]), str(p["name"])) for p in invite]
-            refused = await self._invite(run, view, people)
-        return Done(shows=view.incident.version, failed=refused)
+            await self._invite(run, view, people)
+        return Done(shows=view.incident.version)
 
     @staticmethod
-    async def _invite(run: Run, view: IncidentView, people: list[Person]) -> PlatformError | None:
+    async def _invite(run: Run, view: IncidentView, people: list[Person]) -> None:
         """Invite people to the incident's channel. Someone with no id on this platform, a
         platform that cannot invite, or someone there already is fine; a refusal for good
-        (a missing permission) is returned, for the job to fail with, told."""
+        (a missing permission) fails the job, told, its card drawn already (that is first)."""
         w, platform = run.wiring, run.platform
         ids = sorted({i for p in people if (i := w.directory.platform_id(p.key, platform.name))})
         if not ids:
-            return None
+            return
         room = _room(view, platform)
         run.doing = f"inviting {', '.join(p.name for p in people)} to #{room.name}"
         try:
             await run.step("invite", lambda: platform.invite(room, ids))
         except Unsupported:
-            pass
-        except PlatformError as exc:
-            if exc.retryable:
-                raise
-            return exc
+            log.info("%s cannot invite people to #%s", platform.name, room.name)
         run.doing = ""
-        return None
 
     @staticmethod
     async def _announce_raised(run: Run, view: IncidentView, raised: dict[str, Any]) -> None:
