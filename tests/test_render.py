@@ -412,6 +412,7 @@ def test_every_template_reads_as_a_person_would_write_it() -> None:
     assert "made *DB* _down_" in timeline and "the communications lead" in timeline
     assert "could not" not in timeline and "— Tocsin failed at setting up the channel" in timeline
     assert "closed the incident, leaving tasks 1, 3 open" in timeline
+    assert "Alice acknowledged the incident" in timeline
     closed = make_view(Status.CLOSED)
     assert "1 task was left open when it was closed" in renderer.render("card", view=closed, **base)
     assert "Open tasks" not in renderer.render("card", view=closed, **base)
