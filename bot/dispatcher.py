@@ -81,6 +81,13 @@ class Dispatcher:
                     spec.root, spec.name, fields, self._is_mention(platform)
                 )
             elif spec.button is not None and spec.button.form:
+                if action.incident_id is not None:  # a card drawn before the last change
+                    incident = (await self._w.views.summary(action.incident_id)).incident
+                    if incident.status not in spec.button.when:
+                        raise UserError(
+                            f"INC-{incident.id} is {incident.status} now: the "
+                            f"{spec.button.label} button no longer applies."
+                        )
                 return Reply(form=self.form(spec, action.incident_id))
             else:
                 invocation = Invocation(spec, incident=action.incident_id)
@@ -140,11 +147,13 @@ class Dispatcher:
                 choices = tuple(Choice(name, name) for name in config.services)
             elif arg.kind == "choice":
                 choices = tuple(Choice(c, c) for c in arg.choices)
+            elif arg.kind == "switch":
+                choices = (Choice("no", "no"), Choice("yes", "yes"))
             fields.append(
                 FormField(
                     arg.name,
                     arg.label or arg.help.capitalize(),
-                    required=arg.required,
+                    required=arg.required or arg.form_required,
                     max_length=arg.max_length if arg.kind == "text" else 100,
                     multiline=arg.multiline,
                     choices=choices,

@@ -26,6 +26,33 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+_NAMES = {"w": "week", "d": "day", "h": "hour", "m": "minute", "s": "second"}
+
+
+def spoken_duration(value: timedelta) -> str:
+    """As a person says it: ``"1 minute"``, ``"15 minutes"``, ``"1 hour 30 minutes"``,
+    ``"2 days 4 hours"``, ``"45 seconds"``; seconds only under a minute (15 min 30 s is
+    ``"15 minutes"``)."""
+    seconds = int(value.total_seconds())
+    if seconds <= 0:
+        return "0 seconds"
+    if seconds >= 60:
+        seconds -= seconds % 60
+    parts = []
+    for unit in ("w", "d", "h", "m", "s"):
+        amount, seconds = divmod(seconds, _UNITS[unit])
+        if amount:
+            parts.append(f"{amount} {_NAMES[unit]}{'' if amount == 1 else 's'}")
+    return " ".join(parts)
+
+
+def spoken_every(value: timedelta) -> str:
+    """``"every 15 minutes"``, but ``"every minute"``, ``"every hour"``."""
+    said = spoken_duration(value)
+    one, _, unit = said.partition(" ")
+    return f"every {unit}" if one == "1" and " " not in unit else f"every {said}"
+
+
 def format_duration(value: timedelta) -> str:
     """A short, exact form: ``"15m"``, ``"1h 30m"``, ``"2d 4h"``, ``"45s"``."""
     seconds = int(value.total_seconds())

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.durations import format_duration
-from bot.errors import ChannelNameTaken, PlatformError, UserError
+from bot.durations import spoken_duration
+from bot.errors import ChannelNameTaken, PlatformError, Unsupported, UserError
 from bot.identity import Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC
 from bot.lifecycle import OPEN as OPEN_STATUSES
@@ -188,8 +188,9 @@ class OpenChannel:
 
 
 class Sync:
-    """After a change: redraw the card, set the topic if it changed, and post the status
-    update in the incident's channel and the announce channel."""
+    """After a change: redraw the card, set the topic if it changed, post the status
+    update in the incident's channel and the announce channel, invite whoever was given a
+    role, and announce a raised severity."""
 
     kind = SYNC
     what = "showing the change in the incident's channel"
@@ -200,13 +201,58 @@ class Sync:
         post = run.payload.get("post")
         if isinstance(post, dict):
             await self._post(run, view, post)
+        raised = run.payload.get("raised")
+        if isinstance(raised, dict):
+            await self._announce_raised(run, view, raised)
+        invite = run.payload.get("invite")
+        if isinstance(invite, list) and invite:
+            people = [Person(str(p["key"]), str(p["name"])) for p in invite]
+            await self._invite(run, view, people)
         return Done(shows=view.incident.version)
+
+    @staticmethod
+    async def _invite(run: Run, view: IncidentView, people: list[Person]) -> None:
+        """Invite people to the incident's channel. Someone with no id on this platform, a
+        platform that cannot invite, or someone there already is fine; a refusal for good
+        (a missing permission) fails the job, told, its card drawn already (that is first)."""
+        w, platform = run.wiring, run.platform
+        ids = sorted({i for p in people if (i := w.directory.platform_id(p.key, platform.name))})
+        if not ids:
+            return
+        room = _room(view, platform)
+        run.doing = f"inviting {', '.join(p.name for p in people)} to #{room.name}"
+        try:
+            await run.step("invite", lambda: platform.invite(room, ids))
+        except Unsupported:
+            log.info("%s cannot invite people to #%s", platform.name, room.name)
+        run.doing = ""
+
+    @staticmethod
+    async def _announce_raised(run: Run, view: IncidentView, raised: dict[str, Any]) -> None:
+        """A raised severity, in the announce channel, once (a retry looks for it)."""
+        w, platform = run.wiring, run.platform
+        room = _room(view, platform)
+        # The severity as it was raised to, whatever has changed since.
+        then = view.incident.model_copy(update={"severity": raised["severity"]})
+        snapshot = IncidentView(then, w.config.severity(then.severity), view.bindings)
+        was = int(raised["was"])
+        text = w.presenter.render(
+            platform,
+            "severity_raised",
+            view=snapshot,
+            was=was,
+            was_label=w.config.severity(was).label,
+            reason=raised.get("reason", ""),
+            author=Person(raised["author"]["key"], raised["author"]["name"]),
+        )
+        run.doing = f"announcing the raised severity in {w.config.incident.announce_channel}"
+        announce = await platform.find_channel(w.config.incident.announce_channel, near=room)
+        await post_once(run, "raised", announce, text, run.job.created_at)
+        run.doing = ""
 
     async def _post(self, run: Run, view: IncidentView, post: dict[str, Any]) -> None:
         w, platform = run.wiring, run.platform
-        binding = view.binding(platform.name)
-        if binding is None:
-            raise PlatformError("the incident's channel is not set up yet", retryable=True)
+        room = _room(view, platform)
         # The update as it was when posted, whatever has changed since.
         then = view.incident.model_copy(
             update={"status": post["status"], "severity": post["severity"]}
@@ -221,11 +267,18 @@ class Sync:
             text=post["text"],
             author=author,
         )
-        room = ChannelRef(binding.channel_id, binding.channel_name)
         since = run.job.created_at
         await post_once(run, "post", room, text, since)
         announce = await platform.find_channel(w.config.incident.announce_channel, near=room)
         await post_once(run, "mirror", announce, text, since)
+
+
+def _room(view: IncidentView, platform: ChatPlatform) -> ChannelRef:
+    """The incident's channel on ``platform``; not there yet: try again later."""
+    binding = view.binding(platform.name)
+    if binding is None:
+        raise PlatformError("the incident's channel is not set up yet", retryable=True)
+    return ChannelRef(binding.channel_id, binding.channel_name)
 
 
 class Export:
@@ -289,8 +342,8 @@ class Remind:
         )
         room = ChannelRef(binding.channel_id, binding.channel_name)
         await post_once(run, "post", room, text, fell_due, marker=f"⏰ {view.ref}")
-        detail = f"late by {format_duration(late_by)}" if late_by else ""
-        quiet = format_duration(now - quiet_since)
+        detail = f"late by {spoken_duration(late_by)}" if late_by else ""
+        quiet = spoken_duration(now - quiet_since)
 
         async def on_the_timeline() -> None:
             async with w.sessions() as session, session.begin():

@@ -23,11 +23,12 @@ from bot.errors import UserError
 from bot.identity import Actor, Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC, subject
 from bot.lifecycle import OPEN as OPEN_STATUSES
-from bot.lifecycle import Status, check_open, move
+from bot.lifecycle import Status, check_move, check_open, move, reopen
 from bot.platform import ChannelRef
 from bot.timeline import record
 from bot.views import IncidentView
 from bot.wiring import Wiring
+from bot.wording import plural, role_title
 from storage import jobs
 from storage.models import Incident, Job, RoleAssignment, Task
 from storage.repo import Store
@@ -36,10 +37,14 @@ from storage.repo import Store
 @dataclass
 class Effects:
     """What a change makes the worker do: redraw the card, set the topic, post an update
-    (its kind and text), and anything else the change wrote (``rows``)."""
+    (its kind and text), invite people to the incident's channel (``invite``),
+    announce a raised severity (``raised``: the severity before, and why), and anything
+    else the change wrote (``rows``)."""
 
     card: bool = True
     post: tuple[str, str] | None = None
+    invite: list[Person] = field(default_factory=list)
+    raised: tuple[int, str] | None = None
     rows: list[Job] = field(default_factory=list)
 
 
@@ -197,12 +202,23 @@ class IncidentService:
                 payload: dict[str, Any] = {"actor": actor.payload(), "version": incident.version}
                 if self._w.presenter.topic_text(incident) != before:
                     payload["topic"] = True
+                author = {"key": actor.person.key, "name": actor.person.name}
+                if effects.invite:
+                    payload["invite"] = [{"key": p.key, "name": p.name} for p in effects.invite]
+                if effects.raised is not None:
+                    was, reason = effects.raised
+                    payload["raised"] = {
+                        "was": was,
+                        "severity": incident.severity,
+                        "reason": reason,
+                        "author": author,
+                    }
                 if effects.post is not None:
                     kind, text = effects.post
                     payload["post"] = {
                         "kind": kind,
                         "text": text,
-                        "author": {"key": actor.person.key, "name": actor.person.name},
+                        "author": author,
                         "status": incident.status,
                         "severity": incident.severity,
                     }
@@ -233,8 +249,28 @@ class IncidentService:
 
     async def set_status(
         self, number: int, actor: Actor, status: Status, text: str
-    ) -> IncidentView:
+    ) -> tuple[IncidentView, bool]:
+        """Move the status and post the update. The status it has already: with a message,
+        that message is posted as an update (``True`` is returned: say so); without one, or
+        the same message as the latest update again (a double submit), it is refused."""
+        as_update: list[bool] = []
+
         async def set_it(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
+            if incident.status == status.value:
+                ref = f"INC-{incident.id}"
+                if not text:
+                    raise UserError(
+                        f"{ref} is already {status}. To post an update: "
+                        "/incident update <what changed>."
+                    )
+                if text == incident.last_update_text:
+                    raise UserError(f"{ref} is already {status}, and that update is posted.")
+                when = _at(incident, now)
+                record(store, incident, actor.person, "update", when, incident.status, text)
+                _updated(incident, actor.person, when, text)
+                e.post = ("update", text)
+                as_update.append(True)
+                return
             was_unowned = incident.acknowledged_at is None
             when = move(incident, status, now)
             if was_unowned:
@@ -244,7 +280,8 @@ class IncidentService:
             _updated(incident, actor.person, when, text or status.value)
             e.post = ("status", text)
 
-        return await self.change(number, actor, set_it)
+        view = await self.change(number, actor, set_it)
+        return view, bool(as_update)
 
     async def update(self, number: int, actor: Actor, text: str) -> IncidentView:
         async def note_update(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
@@ -258,15 +295,23 @@ class IncidentService:
 
         return await self.change(number, actor, note_update)
 
-    async def set_severity(self, number: int, actor: Actor, level: int) -> IncidentView:
+    async def set_severity(
+        self, number: int, actor: Actor, level: int, reason: str = ""
+    ) -> IncidentView:
+        """A new severity, and why (on the timeline). A raised one (more severe: a lower
+        number) is announced in the announce channel too."""
+
         async def sev(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
             check_open(incident, "change the severity")
             if incident.severity == level:
                 raise UserError(f"INC-{incident.id} is SEV{level} already.")
-            detail = f"SEV{incident.severity} → SEV{level}"
+            was = incident.severity
             incident.severity = level
             incident.updated_at = _at(incident, now)
-            record(store, incident, actor.person, "severity", incident.updated_at, detail)
+            detail = f"SEV{was} → SEV{level}"
+            record(store, incident, actor.person, "severity", incident.updated_at, detail, reason)
+            if level < was:
+                e.raised = (was, reason)
             e.rows += await self._reminder_follows(store, incident, now)
 
         return await self.change(number, actor, sev)
@@ -289,17 +334,21 @@ class IncidentService:
         ]
 
     async def assign(self, number: int, actor: Actor, role: str, person: Person) -> IncidentView:
-        async def give(store: Store, incident: Incident, now: datetime, _e: Effects) -> None:
+        """Give ``person`` the role, and invite them to the incident's channel."""
+
+        async def give(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
             check_open(incident, "assign roles")
             assert incident.id is not None
             when = _at(incident, now)
             previous = await store.assign(incident.id, role, person.key, person.name, when)
             if previous is not None and previous.person_key == person.key:
-                raise UserError(f"{person.name} is the {role} of INC-{incident.id} already.")
+                title = role_title(role)
+                raise UserError(f"{person.name} is the {title} of INC-{incident.id} already.")
             if role == "commander":
                 incident.commander_key, incident.commander_name = person.key, person.name
             incident.updated_at = when
             record(store, incident, actor.person, "role", when, role, person.name)
+            e.invite = [person]
 
         return await self.change(number, actor, give)
 
@@ -354,21 +403,51 @@ class IncidentService:
 
         return await self.change(number, actor, done)
 
-    async def end(self, number: int, actor: Actor, status: Status, text: str) -> IncidentView:
-        """Resolve, close or cancel; pending reminders of the incident stop."""
+    async def end(
+        self, number: int, actor: Actor, status: Status, text: str, *, force: bool = False
+    ) -> IncidentView:
+        """Resolve, close or cancel; pending reminders of the incident stop. Closing with
+        tasks still open is refused, listing them, unless ``force``: then they stay on the
+        record as left open (the timeline names them, the card counts them)."""
 
         async def finish(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
+            assert incident.id is not None
+            detail = ""
+            if status == Status.CLOSED and incident.open_tasks:
+                check_move(incident, status)  # "resolve it first" comes before the tasks
+                left = [t for t in await store.tasks(incident.id) if t.done_at is None]
+                if left and not force:
+                    raise UserError(_open_tasks(incident.id, left))
+                detail = ", ".join(str(t.number) for t in left)
             when = move(incident, status, now)
             if status == Status.RESOLVED:
                 incident.summary = text
             elif status == Status.CANCELLED:
                 incident.cancel_reason = text
-            record(store, incident, actor.person, status.value, when, "", text)
+            record(store, incident, actor.person, status.value, when, detail, text)
             await jobs.cancel(store.session, subject=subject(number), kinds=[REMIND])
             if status != Status.CLOSED:
                 e.post = (status.value, text)
 
         return await self.change(number, actor, finish)
+
+    async def reopen(self, number: int, actor: Actor, reason: str) -> IncidentView:
+        """A resolved incident is not over after all: back to investigating, with the
+        reason on the timeline and posted like a status update; its reminders start again."""
+
+        async def back(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
+            was_unowned = incident.acknowledged_at is None
+            when = reopen(incident, now)
+            if was_unowned:  # resolved straight from triggered: whoever reopens owns it
+                incident.owner_key, incident.owner_name = actor.person.key, actor.person.name
+                record(store, incident, actor.person, "acknowledged", when)
+            status = Status.INVESTIGATING.value
+            record(store, incident, actor.person, "reopened", when, status, reason)
+            _updated(incident, actor.person, when, reason or "reopened")
+            e.post = ("reopened", reason)
+            e.rows += await self._reminder_follows(store, incident, when)
+
+        return await self.change(number, actor, back)
 
     async def export(
         self, number: int, actor: Actor, channel: ChannelRef, fmt: str
@@ -399,6 +478,24 @@ def _next_reminder(incident: Incident, every: timedelta, now: datetime) -> datet
     """When a reminder falls due: ``every`` after the last status update (or the declare),
     and not before now (a severity that starts expecting updates reminds at once, not late)."""
     return max(now, (incident.last_update_at or incident.declared_at) + every)
+
+
+def _open_tasks(number: int, left: list[Task], most: int = 10) -> str:
+    """Why a close waits: the open tasks (the first ``most``), and the two ways on."""
+    ref = f"INC-{number}"
+    lines = [f"{ref} still has {plural(len(left), 'open task')}:"]
+    for task in left[:most]:
+        text = task.text if len(task.text) <= 80 else task.text[:79] + "…"
+        owner = f" ({task.owner_name})" if task.owner_name else ""
+        lines.append(f"☐ {task.number}. {text}{owner}")
+    if len(left) > most:
+        lines.append(f"… and {len(left) - most} more (/incident tasks).")
+    lines.append(
+        f"Mark {'it' if len(left) == 1 else 'them'} done (/incident task done <n>), or close "
+        f"it anyway: /incident close {ref} --force "
+        f"({'it stays' if len(left) == 1 else 'they stay'} on the record as left open)."
+    )
+    return "\n".join(lines)
 
 
 def _at(incident: Incident, now: datetime) -> datetime:

@@ -4,6 +4,8 @@ Statuses (PRODUCT.md): ``triggered → acknowledged → investigating → identi
 monitoring → resolved → closed``, plus ``cancelled``. Steps may be skipped, the three
 working statuses may follow each other in any order, and time never runs backwards:
 ``declared_at ≤ acknowledged_at ≤ resolved_at ≤ closed_at`` holds even if the clock does.
+A resolved incident that is not over after all is *reopened* (:func:`reopen`): back to
+investigating, its resolution undone; a closed or cancelled one never changes again.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def check_move(incident: Incident, target: Status) -> None:
     if current == Status.CANCELLED:
         raise UserError(f"{name} was cancelled and cannot change any more.")
     if current == Status.RESOLVED:
-        raise UserError(f"{name} is resolved; the only step left is to close it.")
+        raise UserError(
+            f"{name} is resolved: close it, or reopen it if it is not over "
+            f"(/incident reopen <why>)."
+        )
     if target == Status.CLOSED:
         raise UserError(f"{name} is {current}: resolve it before closing it.")
     if target == Status.ACKNOWLEDGED:
@@ -94,6 +99,27 @@ def move(incident: Incident, target: Status, now: datetime) -> datetime:
     elif target == Status.CANCELLED:
         incident.cancelled_at = when
     incident.status = target.value
+    incident.updated_at = when
+    return when
+
+
+def reopen(incident: Incident, now: datetime) -> datetime:
+    """Move a resolved ``incident`` back to investigating; return the time used. Its
+    resolution is undone (the timeline keeps it); a closed or cancelled incident, or one
+    not resolved, is refused in words."""
+    current = Status(incident.status)
+    name = ref(incident)
+    if current == Status.CLOSED:
+        raise UserError(f"{name} is closed and cannot be reopened; declare a new incident.")
+    if current == Status.CANCELLED:
+        raise UserError(f"{name} was cancelled and cannot be reopened; declare a new incident.")
+    if current != Status.RESOLVED:
+        raise UserError(f"{name} is {current}, not resolved: there is nothing to reopen.")
+    when = max(now, latest_stamp(incident), incident.updated_at)
+    incident.acknowledged_at = incident.acknowledged_at or when  # resolved unacknowledged
+    incident.resolved_at = None
+    incident.summary = ""
+    incident.status = Status.INVESTIGATING.value
     incident.updated_at = when
     return when
 

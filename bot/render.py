@@ -17,8 +17,9 @@ from typing import Any
 import jinja2
 
 import templates
-from bot.durations import format_duration as format_span
+from bot.durations import spoken_duration, spoken_every
 from bot.platform import Dialect
+from bot.wording import plural, role_title
 
 TEMPLATES = Path(templates.__file__).parent
 
@@ -193,9 +194,12 @@ def _environment(dialect: Dialect) -> jinja2.Environment:
             "channel": lambda b: Rich(dialect.channel(b.channel_id, esc(b.channel_name))),
             "time": lambda v: Rich(format_time(v)),
             "duration": lambda v: Rich(format_duration(v)),
-            "span": lambda v: Rich(format_span(v)),
+            "span": lambda v: Rich(spoken_duration(v)),
+            "every": lambda v: Rich(spoken_every(v)),
+            "role": lambda v: esc(role_title(str(v))),
         }
     )
     env.globals["dialect"] = dialect.name
+    env.globals["plural"] = plural
     _ENVIRONMENTS[type(dialect)] = env
     return env

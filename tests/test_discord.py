@@ -164,7 +164,10 @@ async def test_every_button_edits_the_same_card(rig: Rig) -> None:
     form = await rig.click("tocsin:status:1")
     assert form.kind == 9 and form.data["custom_id"].startswith("tocsin:form:status:1:")
     await rig.submit(form, {"status": "monitoring", "message": "replica promoted"})
-    await rig.click("tocsin:resolve:1")
+    resolve = await rig.click("tocsin:resolve:1")
+    assert resolve.kind == 9 and resolve.data["title"] == "Resolve INC-1"
+    assert (await rig.core.wiring.views.full(1)).incident.status == "monitoring", "asked first"
+    await rig.submit(resolve, {"summary": "failed over"})
     await rig.click("tocsin:close:1")
     (card,) = [m for m in rig.fake.in_channel(room) if m["embeds"]]
     assert card["updates"] == 4 and card["components"] == []
@@ -178,9 +181,35 @@ async def test_a_refusal_is_ephemeral_and_plain(rig: Rig) -> None:
     assert answer.kind == 4 and answer.ephemeral
     assert "run it in the incident's channel" in answer.texts()[0]
     await rig.slash("declare", title="Database is down")
-    await rig.click("tocsin:resolve:1")
+    await rig.slash("resolve", incident="INC-1")
     again = await rig.slash("resolve", who=BOB, incident="INC-1")
     assert again.ephemeral and "INC-1 is already resolved." in again.texts()[0]
+
+
+async def test_sev_reason_reopen_and_close_force_as_typed_options(rig: Rig) -> None:
+    await rig.slash("declare", title="Database is down", severity="2")
+    room = int(rig.room()["id"])
+    option = next(o for o in rig.fake.command(["close"])["options"] if o["name"] == "force")
+    assert option["type"] == 5 and not option.get("required"), "--force is a true/false option"
+    await rig.slash("sev", severity="1", reason="customer impact widened", channel=room)
+    said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
+    raised = [text for text in said if "raised to SEV1" in text]
+    assert len(raised) == 1 and "customer impact widened" in raised[0]
+    assert f"<#{room}>" in raised[0]
+    await rig.slash("sev", severity="3", channel=room)  # lowered: on the timeline only
+    await rig.slash("task", "add", text="roll back 4.2", channel=room)
+    await rig.slash("resolve", summary="rolled back", channel=room)
+    await rig.slash("reopen", reason="lag is back", channel=room)
+    assert (await rig.core.wiring.views.full(1)).incident.status == "investigating"
+    await rig.slash("resolve", summary="rolled back for real", channel=room)
+    refused = await rig.slash("close", channel=room)
+    assert refused.ephemeral and "INC-1 still has 1 open task" in refused.texts()[0]
+    closed = await rig.slash("close", force=True, channel=room)
+    assert not closed.ephemeral and "1 task was left open" in closed.texts()[0]
+    (embed,) = rig.card(room)["embeds"]
+    assert "1 task was left open when it was closed" in embed["description"]
+    said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
+    assert len([t for t in said if "severity raised" in t]) == 1
 
 
 async def test_a_name_in_use_gets_the_next_free_one(rig: Rig) -> None:

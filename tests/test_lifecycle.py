@@ -29,7 +29,9 @@ op = st.one_of(
     st.just("update still looking"),
     st.integers(1, 4).map(lambda n: f"sev {n}"),
     st.just("resolve fixed"),
+    st.just("reopen again"),
     st.just("close"),
+    st.just("close --force"),
     st.just("cancel mistake"),
     st.just("note a note"),
     st.just("task add do it"),
@@ -51,18 +53,23 @@ class Model:
     severity: int = 2
     tasks: dict[int, bool] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=lambda: {"commander": "alice"})
+    last_update: str = ""
 
     def allows(self, text: str) -> bool:
         word, *rest = text.split()
         live = self.status not in ENDED
         if word == "ack":
             return self.status == "triggered"
-        if word == "status":  # the same status again is a status update, not an error
-            return self.status in OPEN
+        if word == "status":  # the same status again with news is an update; twice, no
+            return self.status in OPEN and (
+                self.status != rest[0] or self.last_update != " ".join(rest[1:])
+            )
         if word in ("resolve", "cancel"):
             return self.status in OPEN
-        if word == "close":
+        if word == "reopen":  # resolved, not closed
             return self.status == "resolved"
+        if word == "close":  # with tasks open, only when forced
+            return self.status == "resolved" and (rest == ["--force"] or all(self.tasks.values()))
         if word == "update":
             return self.status in OPEN
         if word == "sev":
@@ -83,7 +90,11 @@ class Model:
             case "ack":
                 self.status = "acknowledged"
             case "status":
-                self.status = rest[0]
+                self.status, self.last_update = rest[0], " ".join(rest[1:])
+            case "update":
+                self.last_update = " ".join(rest)
+            case "reopen":
+                self.status, self.last_update = "investigating", " ".join(rest)
             case "resolve":
                 self.status = "resolved"
             case "close":
@@ -179,3 +190,4 @@ def check_invariants(view: object, model: Model) -> None:
     assert i.commander_key.endswith(model.roles["commander"])
     done = {t.number: t.done_at is not None for t in view.tasks}  # type: ignore[attr-defined]
     assert done == model.tasks
+    assert i.open_tasks == list(model.tasks.values()).count(False), "the card counts true"

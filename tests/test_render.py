@@ -11,12 +11,13 @@ from bot.commands import default_registry
 from bot.commands.parse import Parser
 from bot.config import TocsinConfig
 from bot.durations import format_duration as span
-from bot.durations import parse_duration
+from bot.durations import parse_duration, spoken_duration, spoken_every
 from bot.identity import Directory, Person
 from bot.lifecycle import Status
 from bot.presenter import STATUS_ICONS, Presenter
 from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich, format_duration
 from bot.views import IncidentView
+from bot.wording import role_title
 from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -74,7 +75,8 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
                 ("task_added", "1"),
                 ("task_done", "1"),
                 ("resolved", ""),
-                ("closed", ""),
+                ("reopened", "investigating"),
+                ("closed", "1, 3"),
                 ("cancelled", ""),
                 ("message", ""),
                 ("edit", ""),
@@ -145,7 +147,18 @@ def contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
         "announcement": [{**base, "view": view}],
         "status_update": [
             {**base, "view": view, "kind": k, "text": HOSTILE, "author": Person("bob", "Bob")}
-            for k in ("status", "update", "resolved", "cancelled")
+            for k in ("status", "update", "resolved", "cancelled", "reopened")
+        ],
+        "severity_raised": [
+            {
+                **base,
+                "view": view,
+                "was": 3,
+                "was_label": HOSTILE,
+                "reason": HOSTILE,
+                "author": Person("bob", HOSTILE),
+            },
+            {**base, "view": view, "was": 2, "was_label": "major", "reason": "", "author": None},
         ],
         "error": [
             {**base, "message": HOSTILE, "error_id": None},
@@ -241,6 +254,7 @@ def reply_contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
         "role": [{"person": Person("bob", HOSTILE), "role": "operations"}],
         "task_added": [{"task": view.tasks[0]}],
         "task_done": [{"number": 1}],
+        "status": [{"as_update": False}, {"as_update": True}],
         "exported": [{"filename": "inc-7-timeline.md"}],
     }
     kinds = [p.name.removesuffix(".j2") for p in (TEMPLATES / "reply").glob("*.j2")]
@@ -351,3 +365,58 @@ def test_durations_are_written_as_people_write_them(text: str, seconds: int) -> 
 def test_durations_that_do_not_parse_say_how_to_write_them(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("value", "said", "every"),
+    [
+        (timedelta(minutes=1), "1 minute", "every minute"),
+        (timedelta(minutes=15), "15 minutes", "every 15 minutes"),
+        (timedelta(hours=1), "1 hour", "every hour"),
+        (timedelta(hours=1, minutes=30), "1 hour 30 minutes", "every 1 hour 30 minutes"),
+        (timedelta(days=2, hours=1), "2 days 1 hour", "every 2 days 1 hour"),
+        (timedelta(seconds=1), "1 second", "every second"),
+        (timedelta(seconds=45), "45 seconds", "every 45 seconds"),
+        (timedelta(minutes=15, seconds=30), "15 minutes", "every 15 minutes"),
+        (timedelta(weeks=1), "1 week", "every week"),
+    ],
+)
+def test_durations_are_said_in_words_with_their_plurals(
+    value: timedelta, said: str, every: str
+) -> None:
+    assert spoken_duration(value) == said
+    assert spoken_every(value) == every
+
+
+def test_every_template_reads_as_a_person_would_write_it() -> None:
+    """The phrases #30 of issue 9 found, and the ones like them, drawn from the templates."""
+    config = TocsinConfig()
+    renderer = Renderer(PlainDialect())
+    base = {"config": config, "icons": STATUS_ICONS}
+    for role, title in [
+        ("communications", "communications lead"),
+        ("operations", "operations lead"),
+        ("commander", "commander"),
+        ("scribe", "scribe"),
+    ]:
+        said = renderer.render(
+            "reply/role", view=make_view(), person=Person("bob", "bob"), role=role, **base
+        )
+        assert said == f"@bob is now the {title} of INC-7.", said
+    assert role_title("communications") == "communications lead"
+    view = make_view()
+    view.incident.severity, view.severity = 1, config.severity(1)
+    card = renderer.render("card", view=view, **base)
+    assert "SEV1 expects a status update every 15 minutes." in card
+    timeline = renderer.render("timeline", view=make_view(), **base)
+    assert "made *DB* _down_" in timeline and "the communications lead" in timeline
+    assert "could not" not in timeline and "— Tocsin failed at setting up the channel" in timeline
+    assert "closed the incident, leaving tasks 1, 3 open" in timeline
+    assert "Alice acknowledged the incident" in timeline
+    closed = make_view(Status.CLOSED)
+    assert "1 task was left open when it was closed" in renderer.render("card", view=closed, **base)
+    assert "Open tasks" not in renderer.render("card", view=closed, **base)
+    assert "Open tasks: 1" in renderer.render("card", view=make_view(Status.RESOLVED), **base)
+    closed.incident.open_tasks = 2
+    reply = renderer.render("reply/closed", view=closed, **base)
+    assert reply == "📁 INC-7 is closed. 2 tasks were left open."

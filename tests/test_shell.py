@@ -27,7 +27,9 @@ SECOND = """\
 /incident list
 #inc-1-checkout-returns-500
 2
+rolled back 4.2
 /incident close
+/incident close --force
 /incident timeline
 /incident export md
 """
@@ -54,7 +56,7 @@ def test_shell_runs_an_incident_and_carries_on_after_a_restart(
     assert "→ 🎯 INC-1 is now identified." in out
     assert "☐ Task 1 added to INC-1: roll back 4.2 (owner bob)" in out
     assert "(you are now @bob)" in out
-    assert "→ @bob is now the operations of INC-1." in out
+    assert "→ @bob is now the operations lead of INC-1." in out
     assert "→ (only you) ⚠️ '9' is not a severity: use 1-4" in out
     assert "⚠️ `frobnicate` is not a /incident command." in out
     assert "this line is never read" not in out and "INC-1 is resolved" not in out
@@ -65,17 +67,21 @@ def test_shell_runs_an_incident_and_carries_on_after_a_restart(
     assert "🎯 INC-1 · SEV1 · identified · Checkout returns 500" in out
     assert "[#inc-1-checkout-returns-500] pinned card" in out
     assert "└ [1] Update status  [2] Resolve" in out, "the card and its buttons survive"
+    assert "── Resolve INC-1" in out, "the Resolve button asks for a summary"
     assert "→ ✅ INC-1 is resolved." in out
-    assert "→ 📁 INC-1 is closed." in out
+    assert "⚠️ INC-1 still has 1 open task:\n☐ 1. roll back 4.2 (bob)" in out
+    assert "→ 📁 INC-1 is closed. 1 task was left open." in out
+    assert "│ 1 task was left open when it was closed (/incident tasks)" in out
+    assert "└ Declared by alice" in out and "\n└\n" not in out + "\n"
     timeline = out[out.index("Timeline of INC-1") :]
     for line in (
         "alice declared the incident (SEV1): Checkout returns 500",
         "alice acknowledged",
         "alice set the status to identified: bad config in 4.2",
         "alice added task 1: roll back 4.2",
-        "bob made bob the operations",
-        "carol resolved the incident",
-        "carol closed the incident",
+        "bob made bob the operations lead",
+        "carol resolved the incident: rolled back 4.2",
+        "carol closed the incident, leaving task 1 open",
     ):
         assert line in timeline
     assert "📎 inc-1-timeline.md" in out
@@ -167,7 +173,7 @@ async def test_an_overdue_update_is_reminded_in_the_channel(
             process.kill()
         await process.wait()
     assert (
-        "[#inc-1-queue-stuck] ⏰ INC-1 has had no status update for 2s. @alice, please post one"
-        in seen
+        "[#inc-1-queue-stuck] ⏰ INC-1 has had no status update for 2 seconds. "
+        "@alice, please post one" in seen
     )
     assert rest.count("⏰") == 0 and reminders == 2

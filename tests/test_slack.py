@@ -271,6 +271,7 @@ async def test_the_card_is_updated_in_place_by_buttons(rig: Rig) -> None:
     assert view["callback_id"] == "tocsin:form:status:1"
     await rig.submit(view, {"status": "monitoring", "message": "replica promoted"})
     await rig.click("tocsin:resolve:1", channel=room["id"])
+    await rig.submit(rig.fake.views[-1], {"summary": "failed over"})
     await rig.click("tocsin:close:1", channel=room["id"])
     cards = [m for m in rig.fake.in_channel(room["id"]) if m.blocks]
     assert len(cards) == 1 and cards[0].updates == 4
@@ -298,11 +299,52 @@ async def test_bare_command_opens_the_declare_modal(rig: Rig) -> None:
 async def test_a_refused_action_is_answered_only_to_the_clicker(rig: Rig) -> None:
     await rig.command("declare Database is down")
     room = rig.room()
-    await rig.click("tocsin:resolve:1", channel=room["id"])
-    await rig.click("tocsin:resolve:1", user="U2BOB", channel=room["id"])
+    await rig.command("resolve failed over", channel=room["id"])
+    await rig.click("tocsin:resolve:1", user="U2BOB", channel=room["id"])  # an old card
     last = rig.fake.responses[-1]
     assert last["response_type"] == "ephemeral" and last["replace_original"] is False
-    assert "INC-1 is already resolved." in last["text"]
+    assert "INC-1 is resolved now: the Resolve button no longer applies." in last["text"]
+    assert len(rig.fake.views) == 0, "no form for what cannot be done"
+
+
+async def test_resolve_asks_reopen_announces_and_assign_invites_on_slack(rig: Rig) -> None:
+    await rig.command("declare Database is down --sev 2")
+    room = rig.room()
+    await rig.click("tocsin:resolve:1", channel=room["id"])
+    view = rig.fake.views[-1]
+    assert view["callback_id"] == "tocsin:form:resolve:1"
+    assert view["title"]["text"] == "Resolve INC-1" and view["submit"]["text"] == "Resolve"
+    (summary,) = view["blocks"]
+    assert summary["block_id"] == "summary" and summary["optional"] is False
+    assert (await rig.core.wiring.views.full(1)).incident.status == "triggered", "asked first"
+    await rig.submit(view, {"summary": "failed over to the replica"})
+    incident = (await rig.core.wiring.views.full(1)).incident
+    assert (incident.status, incident.summary) == ("resolved", "failed over to the replica")
+
+    await rig.command("reopen replica lag is back", channel=room["id"])
+    assert (await rig.core.wiring.views.full(1)).incident.status == "investigating"
+    announced = [m.text for m in rig.fake.in_channel("C0ANNOUNCE")]
+    assert any("reopened: back to investigating" in t and "lag is back" in t for t in announced)
+    (card,) = [m for m in rig.fake.in_channel(room["id"]) if m.blocks]
+    actions = next(b for b in card.blocks if b["type"] == "actions")
+    assert [e["action_id"] for e in actions["elements"]] == [
+        "tocsin:status:1",
+        "tocsin:resolve:1",
+    ]
+
+    await rig.command("sev 1 customer impact widened", channel=room["id"])
+    raised = [m.text for m in rig.fake.in_channel("C0ANNOUNCE") if "raised to SEV1" in m.text]
+    assert len(raised) == 1 and "customer impact widened" in raised[0]
+    assert f"<#{room['id']}>" in raised[0] and "(was SEV2 major)" in raised[0]
+
+    assert "U2BOB" not in rig.fake.members[room["id"]]
+    await rig.command("assign communications <@U2BOB>", channel=room["id"])
+    assert "U2BOB" in rig.fake.members[room["id"]]
+    assert "is now the communications lead of INC-1" in rig.acks[-1]["text"]
+    await rig.command("assign operations <@U2BOB>", channel=room["id"])  # there already
+    events = (await rig.core.wiring.views.full(1)).events
+    assert [e.kind for e in events].count("role") == 2
+    assert "failed" not in [e.kind for e in events], "already in the channel is fine"
 
 
 async def test_a_taken_name_gets_the_next_free_one(rig: Rig) -> None:

@@ -384,7 +384,7 @@ async def test_an_overdue_update_is_reminded_once_per_interval_until_resolved(
     assert reminders(platform, room) == []
     await later(chat, 1.5)
     (first,) = reminders(platform, room)
-    assert "INC-1** has had no status update for 15m" in first and "@Alice" in first
+    assert "INC-1** has had no status update for 15 minutes." in first and "@Alice" in first
     await later(chat, 5)
     assert len(reminders(platform, room)) == 1, "once per interval"
     await chat.run("update rolled back the deploy", channel=room)
@@ -410,7 +410,7 @@ async def test_a_reminder_follows_the_severity(reminded: Chat, platform: Recordi
     await chat.run("sev 1", channel=room)
     await chat.core.settle()
     (first,) = reminders(platform, room)
-    assert "no status update for 1h" in first, "an hour without an update: due at once"
+    assert "no status update for 1 hour" in first, "an hour without an update: due at once"
     assert "late" not in first, "Tocsin ran all along"
     await chat.run("sev 2", channel=room)
     await later(chat, 60)
@@ -627,7 +627,7 @@ async def test_an_update_after_reminders_starts_the_interval_again(
         assert len(reminders(platform, room)) == 2
         await seconds(0.9)
         assert len(reminders(platform, room)) == 3
-        assert "no status update for 3s." in reminders(platform, room)[-1]
+        assert "no status update for 3 seconds." in reminders(platform, room)[-1]
     finally:
         await core.aclose()
 
@@ -649,10 +649,10 @@ async def test_a_reminder_due_while_nothing_ran_fires_once_marked_late(
         await core.settle()
         room = ChannelRef(first.channel_named("inc-1-checkout-down").id, "inc-1-checkout-down")
         (late,) = [t for t in second.texts(room.id) if t.startswith("⏰")]
-        assert "no status update for 2h." in late and "1h 45m late" in late
+        assert "no status update for 2 hours." in late and "1 hour 45 minutes late" in late
         view = await core.wiring.views.full(1)
         (event,) = [e for e in view.events if e.kind == "reminder"]
-        assert event.detail.startswith("late by 1h 45m")
+        assert event.detail.startswith("late by 1 hour 45 minutes")
     finally:
         await core.aclose()
 

@@ -92,10 +92,13 @@ class ConsolePlatform:
         lines = [f"[#{channel_id}] {what}", f"┌ {strip_control(card.title)}"]
         lines.append("│ " + " · ".join(f"{f.name}: {f.value}" for f in card.fields))
         lines += [f"│ {line}" for line in card.body.splitlines() if line.strip()]
-        if card.footer:
-            lines.append(f"│ {strip_control(card.footer)}")
+        footer = strip_control(card.footer)
         buttons = "  ".join(f"[{n}] {b.label}" for n, b in self.buttons.items())
-        lines.append(f"└ {buttons}" if buttons else "└")
+        if buttons:
+            lines += [f"│ {footer}"] if footer else []
+            lines.append(f"└ {buttons}")
+        else:  # no buttons (closed, cancelled): the footer closes the card, not a bare corner
+            lines.append(f"└ {footer or 'no actions left'}")
         self.say("\n".join(lines))
 
     async def post_message(self, channel: ChannelRef, text: str) -> MessageRef:

@@ -1,4 +1,5 @@
-"""``/incident``: declare, acknowledge, update, assign, track, resolve, export, help.
+"""``/incident``: declare, acknowledge, update, assign, track, resolve, reopen, close,
+export, help.
 
 Each command is one entry here and one handler; what it answers is its template under
 ``templates/reply/``, what it adds to the timeline its template under ``templates/event/``.
@@ -130,15 +131,17 @@ def _commands() -> list[CommandSpec]:
                     required=True,
                     missing="which severity?",
                 ),
+                Arg("reason", "text", "why", max_length=_TEXT),
             ),
             on_incident=True,
             public=True,
             permission=respond,
             aliases=("severity",),
+            details="A raised severity is announced in the announce channel.",
         ),
         _spec(
             "assign",
-            "give someone a role",
+            "give someone a role (and invite them to the channel)",
             assign,
             args=(
                 Arg(
@@ -220,20 +223,51 @@ def _commands() -> list[CommandSpec]:
             "resolve",
             "the impact is over",
             resolve,
-            args=(Arg("summary", "text", "what fixed it", multiline=True),),
+            args=(
+                Arg(
+                    "summary",
+                    "text",
+                    "what fixed it",
+                    max_length=_TEXT,
+                    multiline=True,
+                    label="What fixed it?",
+                    form_required=True,
+                ),
+            ),
             on_incident=True,
             public=True,
             permission=respond,
-            button=ButtonSpec("Resolve", _OPEN, "danger"),
+            button=ButtonSpec("Resolve", _OPEN, "danger", form=True),
+            form_title="Resolve {ref}",
+            submit_label="Resolve",
+        ),
+        _spec(
+            "reopen",
+            "a resolved incident is not over after all",
+            reopen,
+            args=(Arg("reason", "text", "why it is not over", max_length=_TEXT),),
+            on_incident=True,
+            public=True,
+            permission=respond,
+            details="Back to investigating, until it is resolved again; not once closed.",
         ),
         _spec(
             "close",
             "close a resolved incident",
             close,
+            args=(
+                Arg(
+                    "force",
+                    "switch",
+                    "close even with tasks still open",
+                    flag="--force",
+                ),
+            ),
             on_incident=True,
             public=True,
             permission=respond,
             button=ButtonSpec("Close", frozenset({Status.RESOLVED.value})),
+            details="With tasks still open it lists them and asks for --force.",
         ),
         _spec(
             "cancel",
@@ -312,8 +346,8 @@ async def ack(call: Call) -> Reply:
 async def status(call: Call) -> Reply:
     new = Status(call.values["status"])
     text = call.values.get("message", "")
-    view = await call.services.incidents.set_status(call.number, call.actor, new, text)
-    return call.reply("status", view=view)
+    view, as_update = await call.services.incidents.set_status(call.number, call.actor, new, text)
+    return call.reply("status", view=view, as_update=as_update)
 
 
 async def update(call: Call) -> Reply:
@@ -322,8 +356,8 @@ async def update(call: Call) -> Reply:
 
 
 async def sev(call: Call) -> Reply:
-    level = call.values["severity"]
-    view = await call.services.incidents.set_severity(call.number, call.actor, level)
+    level, reason = call.values["severity"], call.values.get("reason", "")
+    view = await call.services.incidents.set_severity(call.number, call.actor, level, reason)
     return call.reply("severity", view=view)
 
 
@@ -365,8 +399,17 @@ async def resolve(call: Call) -> Reply:
     return call.reply("resolved", view=view)
 
 
+async def reopen(call: Call) -> Reply:
+    reason = call.values.get("reason", "")
+    view = await call.services.incidents.reopen(call.number, call.actor, reason)
+    return call.reply("reopened", view=view)
+
+
 async def close(call: Call) -> Reply:
-    view = await call.services.incidents.end(call.number, call.actor, Status.CLOSED, "")
+    force = bool(call.values.get("force", False))
+    view = await call.services.incidents.end(
+        call.number, call.actor, Status.CLOSED, "", force=force
+    )
     return call.reply("closed", view=view)
 
 

@@ -32,6 +32,8 @@ from bot.errors import UserError
 from bot.lifecycle import WORKING
 
 _TOKEN = re.compile(r"\S+")
+_YES = ("yes", "true", "on", "1")
+_NO = ("no", "false", "off", "0")
 IsMention = Callable[[str], bool]
 
 
@@ -183,6 +185,8 @@ class Parser:
             if positional[0].kind == "text":
                 break
             fields[positional.pop(0).name] = spans.pop(0)[0]
+        if len(spans) == 1 and incident is None and spec.on_incident and INC.match(spans[0][0]):
+            incident, spans = spans[0][0], []  # an INC-n alone is no text: it names one
         if positional and positional[0].kind == "text":
             text_arg, trailing = positional[0], positional[1:]
             for arg in reversed(trailing):
@@ -223,6 +227,9 @@ class Parser:
                     )
                 if flag in taken:
                     raise UserError(f"{flag} is given twice.")
+                if flags[flag].kind == "switch":  # --force: nothing follows
+                    taken[flag], current = [value if eq else "yes"], None
+                    continue
                 taken[flag] = [value] if eq and value else []
                 current = None if eq and flags[flag].kind != "text" else flag
                 continue
@@ -315,6 +322,11 @@ class Parser:
                 return raw
             case "service":
                 return self.service(raw)
+            case "switch":
+                value = raw.lower()
+                if value not in _YES + _NO:
+                    raise UserError(f"{arg.flag} is on or off: write it alone, like {arg.flag}.")
+                return value in _YES
             case "choice":
                 value = raw.lower()
                 if value not in arg.choices:
@@ -367,7 +379,10 @@ class Parser:
             if arg.kind == "text":
                 shown += "…"
             parts.append(f"<{shown}>" if arg.required else f"[{shown}]")
-        parts += [f"[{arg.flag} {self.metavar(arg)}]" for arg in spec.flags.values()]
+        parts += [
+            f"[{arg.flag}]" if arg.kind == "switch" else f"[{arg.flag} {self.metavar(arg)}]"
+            for arg in spec.flags.values()
+        ]
         return " ".join(parts)
 
     def metavar(self, arg: Arg) -> str:

@@ -280,7 +280,10 @@ class FakeSlack:
         users = set(str(args["users"]).split(","))
         if BOT_USER in users:
             raise Refused("cant_invite_self")
-        self.members[self._existing(args["channel"])["id"]].update(users)
+        members = self.members[self._existing(args["channel"])["id"]]
+        if users & members:  # as Slack does, without force=true
+            raise Refused("already_in_channel")
+        members.update(users)
         return {}
 
     def m_conversations_list(self, _args: dict[str, Any]) -> dict[str, Any]:
