@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import names
 from bot.errors import UserError
 from bot.identity import Actor, Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC, subject
@@ -156,10 +157,7 @@ class IncidentService:
     def _check_service(self, service: str | None) -> str | None:
         if service is None or not self._w.config.services:
             return service
-        if service not in self._w.config.services:
-            known = ", ".join(self._w.config.services)
-            raise UserError(f"there is no service '{service}'; the services are: {known}.")
-        return service
+        return names.configured(service, self._w.config.services, "service")
 
     def _commander(self, declarer: Person) -> Person:
         key = self._w.config.incident.commander

@@ -117,8 +117,8 @@ def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path
     result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "⚠️ a name is letters" in out
-    assert "⚠️ a channel name is lowercase" in out
+    assert "⚠️ 'Not A Name' is not a person's name" in out
+    assert "⚠️ 'Bad Channel!' is not a channel name" in out
     assert "⚠️ there is no button 7" in out
     assert "#incidents is not an incident channel: chat here is not recorded" in out
     assert "/page is not a Tocsin command" in out
