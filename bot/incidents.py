@@ -65,6 +65,15 @@ class IncidentService:
         async with self._w.sessions() as session:
             return await Store(session).incidents(statuses=statuses, limit=limit)
 
+    async def listing(self, scope: str, limit: int) -> tuple[list[Incident], int]:
+        """The newest ``limit`` incidents of ``scope`` (``open`` or ``all``), and how many
+        there are in all, read together."""
+        statuses = [s.value for s in OPEN_STATUSES] if scope == "open" else None
+        async with self._w.sessions() as session:
+            store = Store(session)
+            rows = await store.incidents(statuses=statuses, limit=limit)
+            return rows, await store.count_incidents(statuses=statuses)
+
     async def counts(self) -> list[tuple[int, str, int]]:
         async with self._w.sessions() as session:
             return await Store(session).count_by()

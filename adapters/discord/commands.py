@@ -113,6 +113,8 @@ def _annotation(arg: Arg) -> Any:
         return app_commands.Range[int, 1]
     if arg.kind == "text":
         return app_commands.Range[str, 1, min(arg.max_length, 6000)]
+    if arg.kind == "switch":
+        return bool
     return str
 
 

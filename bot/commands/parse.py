@@ -33,6 +33,8 @@ from bot.errors import UserError
 from bot.lifecycle import WORKING
 
 _TOKEN = re.compile(r"\S+")
+_YES = ("yes", "true", "on", "1")
+_NO = ("no", "false", "off", "0")
 IsMention = Callable[[str], bool]
 
 
@@ -224,6 +226,9 @@ class Parser:
                     )
                 if flag in taken:
                     raise UserError(f"{flag} is given twice.")
+                if flags[flag].kind == "switch":  # --force: nothing follows
+                    taken[flag], current = [value if eq else "yes"], None
+                    continue
                 taken[flag] = [value] if eq and value else []
                 current = None if eq and flags[flag].kind != "text" else flag
                 continue
@@ -316,6 +321,11 @@ class Parser:
                 return raw
             case "service":
                 return self.service(raw)
+            case "switch":
+                value = raw.lower()
+                if value not in _YES + _NO:
+                    raise UserError(f"{arg.flag} is on or off: write it alone, like {arg.flag}.")
+                return value in _YES
             case "choice":
                 value = raw.lower()
                 if value not in arg.choices:
@@ -362,7 +372,10 @@ class Parser:
             if arg.kind == "text":
                 shown += "…"
             parts.append(f"<{shown}>" if arg.required else f"[{shown}]")
-        parts += [f"[{arg.flag} {self.metavar(arg)}]" for arg in spec.flags.values()]
+        parts += [
+            f"[{arg.flag}]" if arg.kind == "switch" else f"[{arg.flag} {self.metavar(arg)}]"
+            for arg in spec.flags.values()
+        ]
         return " ".join(parts)
 
     def metavar(self, arg: Arg) -> str:

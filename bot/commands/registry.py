@@ -21,7 +21,16 @@ if TYPE_CHECKING:
     from bot.commands.call import Call
 
 ArgKind = Literal[
-    "text", "integer", "duration", "severity", "status", "role", "person", "choice", "service"
+    "text",
+    "integer",
+    "duration",
+    "severity",
+    "status",
+    "role",
+    "person",
+    "choice",
+    "service",
+    "switch",
 ]
 Handler = Callable[["Call"], Awaitable[Reply]]
 _WORD = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
@@ -33,7 +42,8 @@ class Arg:
 
     ``text`` takes the rest of what was typed (at most one a command, after its other
     positional arguments, save trailing ``person``\\ s that are recognised by their form);
-    ``flag`` makes it a ``--flag value`` option instead of a positional one. ``missing`` is
+    ``flag`` makes it a ``--flag value`` option instead of a positional one; a ``switch`` is
+    a flag alone (``--force``), true when given. ``missing`` is
     said when a required argument is not given, ``invalid`` (with ``{value}``) when a value
     is not one of ``choices``.
     """
@@ -152,6 +162,8 @@ class Registry:
                 raise ValueError(
                     f"/{spec.root} {spec.name}: only optional people may follow free text"
                 )
+        if any(a.kind == "switch" and a.flag is None for a in spec.args):
+            raise ValueError(f"/{spec.root} {spec.name}: a switch is a --flag")
         if len({a.name for a in spec.args} | {"incident"}) != len(spec.args) + 1:
             raise ValueError(f"/{spec.root} {spec.name}: argument names must be unique")
         for alias in spec.aliases:
