@@ -62,7 +62,7 @@ def test_shell_runs_an_incident_and_carries_on_after_a_restart(
     second = tocsin("shell", "--as", "carol", cwd=tmp_path, env=env, stdin=SECOND)
     assert second.returncode == 0, second.stderr
     out = second.stdout
-    assert "🎯 INC-1 · SEV1 · identified · Checkout returns 500" in out
+    assert "· SEV1 · identified · alice · alice · Checkout returns 500" in out  # age first
     assert "[#inc-1-checkout-returns-500] pinned card" in out
     assert "└ [1] Update status  [2] Resolve" in out, "the card and its buttons survive"
     assert "→ ✅ INC-1 is resolved." in out
