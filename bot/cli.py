@@ -42,7 +42,12 @@ def _parser(
     declare.add_argument("--sev", help="the severity: 1-4, sev2 or a label (default SEV3)")
     declare.add_argument("--service", help="the service affected")
     declare.add_argument("--desc", help="what is happening")
-    declare.add_argument("--as", dest="user", help="who declares it (default: your login name)")
+    declare.add_argument(
+        "--as",
+        dest="user",
+        type=person_argument,
+        help="who declares it, like bob (default: your login name)",
+    )
     exp = sub.add_parser("export", help="print an incident's timeline")
     exp.add_argument("incident", help="INC-<number>")
     exp.add_argument("--format", default="md", choices=["md"], help="output format")
@@ -194,12 +199,37 @@ async def _check_config(settings: Settings, plugins: dict[str, PlatformPlugin]) 
 
 
 def login() -> str:
-    """Who is at this terminal: the login name, as a person key."""
+    """Who is at this terminal: the login name, as a person key (:mod:`bot.names`)."""
+    from bot import names
+
     try:
         name = getpass.getuser()
     except (KeyError, OSError):
         name = "you"
-    return re.sub(r"[^A-Za-z0-9._-]", "", name) or "you"
+    key = re.sub(r"[^a-z0-9._-]", "", name.lower()).lstrip("._-")[: names.PERSON_MAX]
+    return key or "you"
+
+
+def person_argument(value: str) -> str:
+    """``--as``: a person's name by the one rule for names (``@Bob`` is ``bob``)."""
+    from bot import names
+    from bot.errors import UserError
+
+    try:
+        return names.person(value)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def channel_argument(value: str) -> str:
+    """``--channel``: a channel's name by the one rule for names (``#Ops`` is ``ops``)."""
+    from bot import names
+    from bot.errors import UserError
+
+    try:
+        return names.channel(value)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":

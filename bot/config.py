@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from bot import names
 from bot.durations import parse_duration
 from bot.errors import ConfigError
 
@@ -146,7 +147,36 @@ class TocsinConfig(_Strict):
             raise ValueError("two severities have the same label")
         return dict(sorted(value.items(), key=lambda kv: int(kv[0][3:])))
 
-    @field_validator("roles", "people", "services")
+    @field_validator("severities")
+    @classmethod
+    def _labels_name_one_severity(cls, value: dict[str, Severity]) -> dict[str, Severity]:
+        """A label that reads as another severity's number (``sev1``, ``1``, ``SEV01`` on
+        SEV2) would make what people type ambiguous."""
+        for key, severity in value.items():
+            label = severity.label.strip().lower()
+            digits = label[3:] if label.startswith("sev") else label
+            if digits.isascii() and digits.isdigit() and int(digits) != int(key[3:]):
+                raise ValueError(
+                    f"{key}'s label {severity.label!r} would mean SEV{int(digits)} when typed: "
+                    "a label cannot be a severity's number or name"
+                )
+        return value
+
+    @field_validator("people")
+    @classmethod
+    def _person_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            problem = names.person_problem(key)
+            if problem is not None:
+                raise ValueError(problem)
+            if key != key.lower():
+                raise ValueError(
+                    f"write the person key {key!r} in lowercase: {key.lower()!r} "
+                    "(names are matched whatever the case they are typed in)"
+                )
+        return value
+
+    @field_validator("roles", "services")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:

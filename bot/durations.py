@@ -64,3 +64,15 @@ def format_duration(value: timedelta) -> str:
         if amount:
             parts.append(f"{amount}{unit}")
     return " ".join(parts)
+
+
+def format_age(value: timedelta) -> str:
+    """How old, in its largest unit, for a list: ``"<1m"``, ``"45m"``, ``"3h"``, ``"2d"``."""
+    minutes = int(value.total_seconds()) // 60
+    if minutes < 1:
+        return "<1m"
+    if minutes < 60:
+        return f"{minutes}m"
+    if minutes < 48 * 60:
+        return f"{minutes // 60}h"
+    return f"{minutes // (24 * 60)}d"

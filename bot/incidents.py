@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import names
 from bot.errors import UserError
 from bot.identity import Actor, Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC, subject
@@ -68,6 +69,15 @@ class IncidentService:
         statuses = [s.value for s in OPEN_STATUSES] if scope == "open" else None
         async with self._w.sessions() as session:
             return await Store(session).incidents(statuses=statuses, limit=limit)
+
+    async def listing(self, scope: str, limit: int) -> tuple[list[Incident], int]:
+        """The newest ``limit`` incidents of ``scope`` (``open`` or ``all``), and how many
+        there are in all, read together."""
+        statuses = [s.value for s in OPEN_STATUSES] if scope == "open" else None
+        async with self._w.sessions() as session:
+            store = Store(session)
+            rows = await store.incidents(statuses=statuses, limit=limit)
+            return rows, await store.count_incidents(statuses=statuses)
 
     async def counts(self) -> list[tuple[int, str, int]]:
         async with self._w.sessions() as session:
@@ -161,10 +171,7 @@ class IncidentService:
     def _check_service(self, service: str | None) -> str | None:
         if service is None or not self._w.config.services:
             return service
-        if service not in self._w.config.services:
-            known = ", ".join(self._w.config.services)
-            raise UserError(f"there is no service '{service}'; the services are: {known}.")
-        return service
+        return names.configured(service, self._w.config.services, "service")
 
     def _commander(self, declarer: Person) -> Person:
         key = self._w.config.incident.commander

@@ -55,6 +55,12 @@ class Store:
             query = query.where(col(Incident.status).in_(statuses))
         return list((await self.session.exec(query)).all())
 
+    async def count_incidents(self, *, statuses: Sequence[str] | None) -> int:
+        query = select(func.count()).select_from(Incident)
+        if statuses is not None:
+            query = query.where(col(Incident.status).in_(statuses))
+        return int((await self.session.exec(query)).one())
+
     async def count_by(self) -> list[tuple[int, str, int]]:
         """(severity, status, count) for every pair that has incidents."""
         query = select(Incident.severity, Incident.status, func.count()).group_by(

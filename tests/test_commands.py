@@ -198,7 +198,7 @@ def test_every_registered_command_parses_from_its_usage(parser: Parser) -> None:
         ("status resolved", "'resolved' is not a status you can set"),
         ("status", "'status' needs a status"),
         ("update", "needs a message"),
-        ("assign pilot @bob", "there is no role 'pilot'; the roles are: commander"),
+        ("assign pilot @bob", "there is no role 'pilot'. The roles are: commander"),
         ("assign commander bob", "'bob' is not a person; mention them, like @bob."),
         ("assign commander", "assign needs a role and a person"),
         ("note", "needs a text"),

@@ -103,7 +103,7 @@ runbook = "https://runbooks.example/checkout"
         ("[incident]\ncommander = 'zed'\n", "incident.commander names 'zed'"),
         ("[incident]\ndefault_severity = 7\n", "default_severity is 7 but only SEV1 … SEV4"),
         ("[roles]\nscribe = 'x'\n", "the 'commander' role cannot be removed"),
-        ("[people.Alice]\nname = 'A'\n", "'Alice' is not a valid name"),
+        ("[people.Alice]\nname = 'A'\n", "write the person key 'Alice' in lowercase: 'alice'"),
         ("[people.alice]\nslack = 'U1'\n", "tocsin.toml:1: people.alice.name: Field required"),
         ("[incident\n", "not valid TOML"),
         ("colour = 1\n", "tocsin.toml:1: unknown key 'colour'"),

@@ -299,6 +299,17 @@ async def test_messages_edits_deletions_and_pins_reach_the_timeline(rig: Rig) ->
     assert all(e.actor_name != "Tocsin" for e in events)
 
 
+async def test_a_long_list_comes_in_messages_discord_takes(rig: Rig) -> None:
+    for n in range(1, 19):
+        await rig.slash("declare", title=f"Problem {n:02d} " + "in a long title " * 6)
+    answer = await rig.slash("list", every=True)
+    pieces = [answer.data["content"], *(f["content"] for f in answer.followups)]
+    assert len(pieces) > 1 and all(len(p) <= 2000 for p in pieces)  # the fake refuses more
+    shown = "\n".join(pieces)
+    assert [int(n) for n in re.findall(r"\*\*INC-(\d+)\*\*", shown)] == list(range(18, 0, -1))
+    assert answer.ephemeral
+
+
 async def test_export_attaches_the_timeline(rig: Rig) -> None:
     await rig.slash("declare", title="Database is down")
     room = int(rig.room()["id"])

@@ -264,7 +264,7 @@ async def test_channel_names_follow_the_platform_rules(
     channel = chat.channel(1)
     assert len(channel.name) <= 80
     assert set(channel.name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-    assert channel.name.startswith("inc-1-unicode-emoji-very-long-title")
+    assert channel.name.startswith("inc-1-unicode-emoji-fire-very-long-title")
 
 
 async def test_a_platform_refusal_after_declaring_keeps_the_incident_and_says_so(

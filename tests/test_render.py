@@ -220,8 +220,23 @@ def contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
             {**base, "view": view, "quiet": timedelta(hours=2), "late": timedelta(hours=1)},
         ],
         "list": [
-            {**base, "incidents": [view.incident], "scope": "open"},
-            {**base, "incidents": [], "scope": "all"},
+            {
+                **base,
+                "incidents": [view.incident],
+                "scope": "open",
+                "total": 30,
+                "hint": True,
+                "age": lambda _i: "3h",
+            },
+            {
+                **base,
+                "incidents": [view.incident],
+                "scope": "all",
+                "total": 130,
+                "hint": False,
+                "age": lambda _i: "2d",
+            },
+            {**base, "incidents": [], "scope": "all", "total": 0, "hint": True},
         ],
         "roles": [{**base, "view": view}],
         "tasks": [

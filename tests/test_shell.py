@@ -64,7 +64,7 @@ def test_shell_runs_an_incident_and_carries_on_after_a_restart(
     second = tocsin("shell", "--as", "carol", cwd=tmp_path, env=env, stdin=SECOND)
     assert second.returncode == 0, second.stderr
     out = second.stdout
-    assert "🎯 INC-1 · SEV1 · identified · Checkout returns 500" in out
+    assert "· SEV1 · identified · alice · alice · Checkout returns 500" in out  # age first
     assert "[#inc-1-checkout-returns-500] pinned card" in out
     assert "└ [1] Update status  [2] Resolve" in out, "the card and its buttons survive"
     assert "── Resolve INC-1" in out, "the Resolve button asks for a summary"
@@ -123,8 +123,8 @@ def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path
     result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "⚠️ a name is letters" in out
-    assert "⚠️ a channel name is lowercase" in out
+    assert "⚠️ 'Not A Name' is not a person's name" in out
+    assert "⚠️ 'Bad Channel!' is not a channel name" in out
     assert "⚠️ there is no button 7" in out
     assert "#incidents is not an incident channel: chat here is not recorded" in out
     assert "/page is not a Tocsin command" in out

@@ -355,6 +355,13 @@ async def test_a_taken_name_gets_the_next_free_one(rig: Rig) -> None:
     assert rig.fake.in_channel(rig.fake.channel_named("inc-1-database-is-down-2")["id"])
 
 
+async def test_a_title_in_another_script_gets_a_readable_channel_name(rig: Rig) -> None:
+    assert await rig.command("declare База данных недоступна") == 200
+    assert rig.room()["name"] == "inc-1-baza-dannykh-nedostupna"
+    assert await rig.command("declare データベースが落ちた") == 200
+    assert rig.room(2)["name"] == "inc-2-detabesugaluochita"
+
+
 def mrkdwn(node: Any) -> list[str]:
     """Every text Slack parses for mentions: mrkdwn objects (plain_text never pings)."""
     if isinstance(node, dict):

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import count
 from typing import TextIO
 
-from bot.errors import ChannelNameTaken
+from bot import names
+from bot.errors import ChannelNameTaken, UserError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.render import PlainDialect, strip_control
 from bot.ui import Button, Card
 
-_PERSON = re.compile(r"^@([A-Za-z0-9][A-Za-z0-9._-]{0,63})$")
-_CHANNEL = re.compile(r"^#?([a-z0-9][a-z0-9_-]{0,79})$")
-
 
 def valid_channel(name: str) -> str | None:
-    match = _CHANNEL.match(name.strip())
-    return match.group(1) if match else None
+    """``#name`` or ``name`` → the channel, by the core's rule for names; None if not one."""
+    try:
+        return names.channel(name)
+    except UserError:
+        return None
 
 
 def valid_person(token: str) -> str | None:
-    match = _PERSON.match(token.strip())
-    return match.group(1) if match else None
+    """``@name`` → the person key, by the core's rule for names; None if not one."""
+    token = token.strip()
+    if not token.startswith("@"):
+        return None
+    try:
+        return names.person(token)
+    except UserError:
+        return None
 
 
 class ConsolePlatform:

@@ -35,13 +35,24 @@ class ConsolePlugin:
         shell = commands.add_parser(
             "shell", help="run incidents in this terminal, no chat account needed"
         )
-        shell.add_argument("--as", dest="user", help="who you are (default: your login name)")
-        shell.add_argument("--channel", help="channel to start in (default: the announce channel)")
+        from bot.cli import channel_argument, person_argument
+
+        shell.add_argument(
+            "--as",
+            dest="user",
+            type=person_argument,
+            help="who you are, like bob (default: your login name)",
+        )
+        shell.add_argument(
+            "--channel",
+            type=channel_argument,
+            help="channel to start in (default: the announce channel)",
+        )
         return {"shell": run_shell}
 
 
 async def run_shell(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.console.platform import ConsolePlatform
+    from adapters.console.platform import ConsolePlatform, valid_channel
     from adapters.console.shell import Shell
     from bot.app import open_core
     from bot.cli import login
@@ -59,7 +70,7 @@ async def run_shell(args: argparse.Namespace, settings: Settings) -> int:
             console,
             sys.stdin,
             user=args.user or login(),
-            channel=args.channel or config.incident.announce_channel,
+            channel=args.channel or valid_channel(config.incident.announce_channel) or "incidents",
             interactive=sys.stdin.isatty(),
             settle=core.settle,
         )

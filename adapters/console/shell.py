@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from adapters.console.platform import ConsolePlatform, valid_channel, valid_person
+from bot import names
 from bot.dispatcher import Dispatcher
 from bot.inbound import Action, ChannelEvent, Command
 from bot.platform import ChannelRef, UserRef
@@ -82,7 +83,7 @@ class Shell:
         elif line.startswith("@"):
             name = valid_person(line)
             if name is None:
-                say("⚠️ a name is letters, digits, '.', '_' or '-', like @alice")
+                say(f"⚠️ {names.person_problem(line[1:].strip())}.")
             else:
                 self.user = name
                 say(f"(you are now @{name})")
@@ -121,7 +122,7 @@ class Shell:
     async def _switch_channel(self, line: str) -> None:
         name = valid_channel(line)
         if name is None:
-            self._platform.say("⚠️ a channel name is lowercase letters, digits, '-' and '_'")
+            self._platform.say(f"⚠️ {names.channel_problem(line[1:].strip())}.")
             return
         self.channel = await self._platform.find_channel(name)
         self._platform.say(f"(now in #{name})")

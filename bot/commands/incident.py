@@ -10,12 +10,20 @@ from __future__ import annotations
 from bot.commands.call import Call
 from bot.commands.help import help_spec
 from bot.commands.registry import Arg, ButtonSpec, CommandSpec, Registry, Root
+from bot.durations import format_age
 from bot.lifecycle import OPEN, Status
 from bot.ui import Reply
 
 ROOT = "incident"
 _OPEN = frozenset(s.value for s in OPEN)
 _TEXT = 3000
+LIST_ROWS = 25
+"""``list`` shows the newest this many, and says how many more there are."""
+LIST_MOST = 100
+"""``list --all`` shows at most this many."""
+LIST_BUDGET = 12_000
+"""A list's answer is at most this long, rows left out saying so: Slack refuses a message
+over 40,000 characters, and Discord's answer goes in pieces of 2,000 (six at most here)."""
 
 
 def register(registry: Registry) -> None:
@@ -294,9 +302,15 @@ def _commands() -> list[CommandSpec]:
                 Arg(
                     "scope",
                     "choice",
-                    "open incidents (the default) or all",
+                    "open incidents (the default) or all, ended ones too",
                     choices=("open", "all"),
                     invalid="list shows 'open' or 'all' incidents, not '{value}'.",
+                ),
+                Arg(
+                    "every",
+                    "switch",
+                    f"every one, not only the newest {LIST_ROWS}",
+                    flag="--all",
                 ),
             ),
             aliases=("ls",),
@@ -421,8 +435,26 @@ async def cancel(call: Call) -> Reply:
 
 async def list_incidents(call: Call) -> Reply:
     scope = call.values.get("scope", "open")
-    incidents = await call.services.incidents.incidents(scope)
-    return call.text("list", incidents=incidents, scope=scope)
+    every = call.values.get("every", False)
+    incidents, total = await call.services.incidents.listing(
+        scope, LIST_MOST if every else LIST_ROWS
+    )
+    now = call.services.wiring.clock.now()
+    shown = len(incidents)
+    while True:
+        reply = call.text(
+            "list",
+            incidents=incidents[:shown],
+            scope=scope,
+            total=total,
+            # Whether `list --all` would show the rest: not when it is the one asked for,
+            # nor when the rows shown are already all that fit in a message.
+            hint=not every and shown == len(incidents),
+            age=lambda incident: format_age(now - incident.declared_at),
+        )
+        if len(reply.text) <= LIST_BUDGET or shown <= 1:
+            return reply
+        shown = max(1, min(shown - 1, shown * LIST_BUDGET // len(reply.text)))
 
 
 async def timeline(call: Call) -> Reply:

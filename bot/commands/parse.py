@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from bot import names
 from bot.commands.registry import Arg, CommandSpec, Registry
 from bot.commands.values import (
     INC,
@@ -343,13 +344,13 @@ class Parser:
             raise UserError(str(exc)) from None
 
     def severity(self, word: str) -> int:
-        """``2``, ``sev2``, ``SEV2`` or a label (``major``) → 2."""
-        value = word.strip().lower()
-        value = value[3:] if value.startswith("sev") else value
+        """``2``, ``sev2``, ``SEV2`` or a label (``major``, or one starting with "sev") → 2."""
+        typed = word.strip().lower()
+        value = typed[3:] if typed.startswith("sev") else typed
         if NUMBER.match(value) and len(value) <= MAX_DIGITS and int(value) in self._config.levels:
             return int(value)
         for key, sev in self._config.severities.items():
-            if sev.label.lower() == value:
+            if sev.label.lower() == typed:
                 return int(key[3:])
         levels = self._config.levels
         names = ", ".join(f"{k} {s.label}" for k, s in self._config.severities.items())
@@ -358,17 +359,11 @@ class Parser:
         )
 
     def role(self, word: str) -> str:
-        if word.lower() not in self._config.roles:
-            roles = ", ".join(self._config.roles)
-            raise UserError(f"there is no role '{word}'; the roles are: {roles}.")
-        return word.lower()
+        return names.configured(word, self._config.roles, "role")
 
     def service(self, word: str) -> str:
         services = self._config.services
-        if not services or word in services:
-            return word
-        known = ", ".join(services)
-        raise UserError(f"there is no service '{word}'; the services are: {known}.")
+        return names.configured(word, services, "service") if services else word
 
     # usage
 
