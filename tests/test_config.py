@@ -6,12 +6,18 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
+from adapters.discord.settings import DiscordSettings
 from bot.config import load_config
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SettingsError
 from bot.plugins import config_models, discover
-from bot.settings import DEFAULT_DATABASE_URL, VARIABLES, Settings
+from bot.settings import DATABASE_DRIVERS, DEFAULT_DATABASE_URL, VARIABLES, Settings
+from storage.engine import SUPPORTED_DRIVERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
 
@@ -276,13 +282,148 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     [
         ({"TOCSIN_HTTP_PORT": "http"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
         ({"TOCSIN_HTTP_PORT": "70000"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_PORT": "²"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535, not '²'"),
+        ({"TOCSIN_HTTP_PORT": "٣٠٠٠"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_PORT": "3_000"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_HOST": "no such host"}, "TOCSIN_HTTP_HOST must be a host name or an IP"),
         ({"TOCSIN_CONFIG": "/nonexistent/tocsin.toml"}, "TOCSIN_CONFIG points to"),
+        ({"TOCSIN_CONFIG": "a\x00b"}, "TOCSIN_CONFIG points to 'a\\x00b', which is not a file"),
+        ({"TOCSIN_CONFIG": "x" * 5000}, "TOCSIN_CONFIG points to 'xxxxxxxx"),
         ({"TOCSIN_JOB_LEASE": "thirty"}, "TOCSIN_JOB_LEASE: 'thirty' is not a duration"),
+        ({"TOCSIN_JOB_LEASE": "٣٠s"}, "TOCSIN_JOB_LEASE: '٣٠s' is not a duration"),
+        (
+            {"TOCSIN_DATABASE_URL": "postgresql+asyncpg://tocsin:hunter2@db:notaport/tocsin"},
+            "TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; write it like",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "postgresql+asyncpg://tocsin:hunter2@db:٥٤٣٢/tocsin"},
+            "TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "://tocsin:hunter2@db/tocsin"},
+            "TOCSIN_DATABASE_URL is not a database URL; write it like sqlite+aiosqlite:///",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "mysql://tocsin:hunter2@db/tocsin"},
+            "TOCSIN_DATABASE_URL uses 'mysql'; Tocsin supports sqlite+aiosqlite://… and "
+            "postgresql+asyncpg://…",
+        ),
+        ({"DISCORD_TOKEN": "t", "DISCORD_SHARD_COUNT": "²"}, "DISCORD_SHARD_COUNT must be a"),
+        ({"DISCORD_TOKEN": "t", "DISCORD_GUILD_IDS": "¹²"}, "DISCORD_GUILD_IDS must be a comma"),
+        (
+            {"DISCORD_TOKEN": "t", "DISCORD_GUILD_IDS": "99999999999999999999"},
+            "DISCORD_GUILD_IDS must be a comma",
+        ),
+        (
+            {"DISCORD_TOKEN": "t", "DISCORD_API_URL": "http://u:hunter2@proxy:notaport/api"},
+            "DISCORD_API_URL must be an http(s) URL with the API version, like "
+            "https://discord.com/api/v10; its port must be a number from 1 to 65535",
+        ),
+        ({"DISCORD_TOKEN": "hunter2\n"}, "DISCORD_TOKEN has a space or a line break in it"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "hunter2 "},
+            "SLACK_SIGNING_SECRET has a space or a line break in it",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_SIGNING_SECRET": "s",
+                "SLACK_API_URL": "https://u:hunter2@slack proxy/api/",
+            },
+            "SLACK_API_URL must be an http(s) URL, like https://slack.com/api/",
+        ),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        Settings.from_env(env, dotenv=False)
+    with pytest.raises(SettingsError) as caught:
+        read_all(env)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1 and len(str(caught.value)) < 300
+    assert "hunter2" not in str(caught.value)
+
+
+def read_all(env: dict[str, str]) -> Settings:
+    """The settings as ``tocsin run`` reads them: the core's, then each platform's."""
+    settings = Settings.from_env(env, dotenv=False)
+    for plugin in PLUGINS.values():
+        plugin.configured(settings)
+    return settings
+
+
+PLUGINS = discover()
+NAMES = sorted({*VARIABLES, *(name for p in PLUGINS.values() for name in p.variables)})
+SECRET_NAMES = {
+    "TOCSIN_DATABASE_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "DISCORD_TOKEN",
+    "DISCORD_API_URL",
+    "DISCORD_GATEWAY_URL",
+}
+TRICKY = "0123456789²¹٣٠:/@[]%?#=+-_., \n\t\x00\u2028abxopqsw"
+texts = st.text(st.sampled_from(TRICKY) | st.characters(), max_size=40)
+
+
+@st.composite
+def secrets(draw: st.DrawFn) -> str:
+    """A value around the password ``hunter2``: a URL with it, a token that is it."""
+    scheme = draw(st.sampled_from(["postgresql+asyncpg", "sqlite+aiosqlite", "https", "wss", ""]))
+    return draw(
+        st.sampled_from(
+            [
+                f"{scheme}://{draw(texts)}:hunter2@{draw(texts)}:{draw(texts)}/{draw(texts)}",
+                f"{scheme}://user:hunter2{draw(texts)}@host{draw(texts)}",
+                f"xoxb-hunter2{draw(texts)}",
+                f"{draw(texts)}hunter2{draw(texts)}",
+            ]
+        )
+    )
+
+
+@given(
+    env=st.dictionaries(st.sampled_from(NAMES), texts.filter(lambda t: "hunter2" not in t)),
+    hidden=st.dictionaries(st.sampled_from(sorted(SECRET_NAMES)), secrets()),
+)
+@hypothesis.settings(max_examples=400, deadline=None)
+def test_any_environment_gives_settings_or_one_line_without_secrets(
+    env: dict[str, str], hidden: dict[str, str]
+) -> None:
+    try:
+        settings = read_all(env | hidden)
+    except SettingsError as exc:
+        message = str(exc)
+        assert len(message.splitlines()) == 1 and message == message.strip(), message
+        assert "hunter2" not in message, message
+        assert len(message) < 300, message
+        return
+    url = make_url(settings.database_url)  # what was accepted is usable
+    assert url.drivername in DATABASE_DRIVERS and (url.port is None or 0 < url.port < 65536)
+    assert 0 <= settings.http_port <= 65535 and settings.http_host.isascii()
+
+
+def test_the_settings_know_the_drivers_storage_supports() -> None:
+    assert DATABASE_DRIVERS == SUPPORTED_DRIVERS
+
+
+def test_good_values_are_still_read() -> None:
+    settings = read_all(
+        {
+            "TOCSIN_HTTP_PORT": " 8080 ",
+            "TOCSIN_HTTP_HOST": "::",
+            "TOCSIN_DATABASE_URL": "postgresql+asyncpg://tocsin:p%40ss@[::1]:5433/tocsin",
+            "DISCORD_TOKEN": "t.o.k",
+            "DISCORD_GUILD_IDS": "80351110224678912, 12",
+            "DISCORD_SHARD_COUNT": "4",
+            "DISCORD_API_URL": "http://127.0.0.1:9000/api/v10",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9000/",
+        }
+    )
+    assert (settings.http_host, settings.http_port) == ("::", 8080)
+    discord = DiscordSettings.from_env(settings.env)
+    assert discord is not None and discord.guild_ids == (80351110224678912, 12)
+    assert discord.shard_count == 4
 
 
 def test_a_dotenv_file_fills_in_what_the_environment_lacks(
