@@ -168,6 +168,10 @@ runbook = "https://runbooks.example/checkout"
             "tocsin.toml:3: people.alice.slack: 5 is not text; write it in quotes",
         ),
         (
+            "[people.alice]\nname = 'A'\nids = 5\n",
+            "tocsin.toml:3: people.alice.ids: 5 is not a table",
+        ),
+        (
             "[incident\n",
             "tocsin.toml:1: not valid TOML: Expected ']' at the end of a table declaration "
             "(column 10)",
@@ -363,7 +367,9 @@ SECRET_NAMES = {
     "DISCORD_GATEWAY_URL",
 }
 TRICKY = "0123456789²¹٣٠:/@[]%?#=+-_., \n\t\x00\u2028abxopqsw"
-texts = st.text(st.sampled_from(TRICKY) | st.characters(), max_size=40)
+texts = st.text(st.sampled_from(TRICKY) | st.characters(), max_size=40) | st.text(
+    st.sampled_from("0123456789²¹٣٠٥ ,"), min_size=1, max_size=8
+)
 
 
 @st.composite
@@ -456,3 +462,13 @@ def test_env_example_lists_every_variable_tocsin_reads() -> None:
         assert name in (root / "tests" / "conftest.py").read_text(encoding="utf-8"), name
     named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", listed, re.MULTILINE))
     assert named - tests_read == read, "every variable listed is one Tocsin reads"
+
+
+def test_storage_never_echoes_a_database_url_either() -> None:
+    from storage.engine import create_engine
+    from storage.errors import UnsupportedDatabase
+
+    for url in ("://u:hunter2@db/x", "postgresql+asyncpg://u:hunter2@db:notaport/x"):
+        with pytest.raises(UnsupportedDatabase) as caught:
+            create_engine(url)
+        assert "hunter2" not in str(caught.value)
