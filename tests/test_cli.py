@@ -47,11 +47,16 @@ def test_migrate_then_check_config_passes(empty_database_url: str, tmp_path: Pat
 
 
 def test_check_config_explains_a_bad_file(database_url: str, tmp_path: Path) -> None:
-    (tmp_path / "tocsin.toml").write_text("[incident]\nannounce = 'x'\n")
+    (tmp_path / "tocsin.toml").write_text("[incident]\nannounce = 'x'\nchannel_prefix = 'X'\n")
     result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(database_url))
     assert result.returncode == 1
-    assert "tocsin.toml:2: unknown key 'incident.announce'" in result.stdout
-    assert "(did you mean 'announce_channel'?)" in result.stdout
+    lines = report(result)
+    assert lines[1] == (
+        "✗ config: tocsin.toml:2: unknown key 'incident.announce' (did you mean "
+        "'announce_channel'?)"
+    )
+    assert lines[2].startswith('✗ config: tocsin.toml:3: incident.channel_prefix: "X" is not')
+    assert lines[3].startswith("✓ database:"), "the rest of the report follows"
 
 
 def test_a_bad_config_stops_the_shell_with_the_reason(database_url: str, tmp_path: Path) -> None:
