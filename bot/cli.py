@@ -237,8 +237,8 @@ async def _check_config(plugins: dict[str, PlatformPlugin]) -> int:
     if section("TOCSIN_CONFIG"):
         checks += [Check(False, f"config: {p}") for p in section("TOCSIN_CONFIG")]
     else:
-        config, check = _check_config_file(settings, config_models(plugins))
-        checks.append(check)
+        config, found = _check_config_file(settings, config_models(plugins))
+        checks += found
     if section("TOCSIN_DATABASE_URL"):
         checks += [Check(False, f"database: {p}") for p in section("TOCSIN_DATABASE_URL")]
     else:
@@ -255,19 +255,20 @@ async def _check_config(plugins: dict[str, PlatformPlugin]) -> int:
 
 def _check_config_file(
     settings: Settings, models: Mapping[str, type[BaseModel] | None]
-) -> tuple[TocsinConfig, Check]:
+) -> tuple[TocsinConfig, list[Check]]:
+    """The config and its line, or a line per problem (and the defaults, to go on with)."""
     from bot.config import load_config
 
     where = settings.config_path or "built-in defaults (no tocsin.toml)"
     try:
         config = load_config(settings.config_path, models)
     except ConfigError as exc:
-        return load_config(None), Check(False, f"config:\n{exc}")
-    return config, Check(
-        True,
+        return load_config(None), [Check(False, f"config: {p}") for p in str(exc).splitlines()]
+    summary = (
         f"config: {where}: {len(config.severities)} severities, {len(config.roles)} roles, "
-        f"{len(config.people)} people, {len(config.services)} services",
+        f"{len(config.people)} people, {len(config.services)} services"
     )
+    return config, [Check(True, summary)]
 
 
 async def _check_database(url: str) -> Check:
