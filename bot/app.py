@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,7 +23,7 @@ from bot.commands.values import reference as incident_reference
 from bot.config import TocsinConfig, load_config
 from bot.dispatcher import Dispatcher
 from bot.effects import registry as effects_registry
-from bot.errors import ConfigError, PlatformError, UserError
+from bot.errors import ConfigError, PlatformError, TocsinError, UserError
 from bot.identity import Actor, Directory, Person
 from bot.incidents import IncidentService
 from bot.jobs import JobWriter
@@ -252,7 +254,13 @@ async def _start(
     for mount in mounted:
         await mount.start()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:  # the port is taken, the host unknown or not this machine's
+        raise TocsinError(
+            f"cannot serve HTTP on {settings.http_host}:{settings.http_port} "
+            f"(TOCSIN_HTTP_HOST, TOCSIN_HTTP_PORT): {_os_reason(exc)}"
+        ) from None
     assert core.worker is not None
     await core.worker.start()
     port = runner.addresses[0][1] if runner.addresses else settings.http_port
@@ -263,6 +271,15 @@ async def _start(
             "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or DISCORD_TOKEN for "
             "Discord (see the README); to try Tocsin without one, run: tocsin shell"
         )
+
+
+def _os_reason(exc: OSError) -> str:
+    """What an OSError says, without its errno prefix: "address already in use"."""
+    if isinstance(exc, socket.gaierror) or not exc.errno:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+    else:
+        reason = os.strerror(exc.errno)
+    return reason[:1].lower() + reason[1:]
 
 
 async def _until_stopped(stop: asyncio.Event, mounted: list[Mounted]) -> None:

@@ -10,16 +10,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import io
 import logging
+import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot import __version__
+from bot.errors import ConfigError
+from bot.plugins import Check
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from bot.config import TocsinConfig
     from bot.plugins import CliCommand, PlatformPlugin
     from bot.settings import Settings
 
@@ -51,7 +59,9 @@ def _parser(
     exp = sub.add_parser("export", help="print an incident's timeline")
     exp.add_argument("incident", help="INC-<number>")
     exp.add_argument("--format", default="md", choices=["md"], help="output format")
-    exp.add_argument("--output", "-o", type=Path, help="write to this file instead of stdout")
+    exp.add_argument(
+        "--output", "-o", type=Path, help="write to this file ('-': standard output, the default)"
+    )
     sub.add_parser("check-config", help="explain what is wrong with the configuration, if anything")
     handlers: dict[str, CliCommand] = {}
     for plugin in plugins.values():
@@ -60,17 +70,34 @@ def _parser(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            return _run(list(sys.argv[1:] if argv is None else argv))
+        finally:
+            sys.stdout.flush()  # here, so that a reader gone away is told apart from the rest
+    except BrokenPipeError:
+        # The reader of our output went away (`tocsin slack-manifest | head -3`): that is
+        # no error of ours to report. Point stdout at /dev/null so that Python's own flush
+        # at exit does not complain either; exit as a tool killed by SIGPIPE would.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass  # not a real file (the tests' StringIO)
+        return 128 + signal.SIGPIPE
+
+
+def _run(args_list: list[str]) -> int:
     if args_list in (["--version"], ["-V"]):
         print(f"tocsin {__version__}")
         return 0
-    from bot.errors import ConfigError, TocsinError
+    from bot.errors import TocsinError
     from bot.plugins import discover
 
     try:
         plugins = discover()
     except ConfigError as exc:
-        print(f"tocsin: configuration error:\n{exc}", file=sys.stderr)
+        _say_config_error(exc)
         return 2
     parser, handlers = _parser(plugins)
     args = parser.parse_args(args_list)
@@ -89,11 +116,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:
-        print(f"tocsin: configuration error:\n{exc}", file=sys.stderr)
+        _say_config_error(exc)
         return 2
     except (TocsinError, StorageError) as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
         return 1
+
+
+def _say_config_error(exc: Exception) -> None:
+    """A wrong variable is one line; a wrong file, one line per problem under a heading."""
+    from bot.errors import SettingsError
+
+    if isinstance(exc, SettingsError) or "\n" not in str(exc):
+        prefix = "" if isinstance(exc, SettingsError) else "configuration error: "
+        print(f"tocsin: {prefix}{exc}", file=sys.stderr)
+    else:
+        print(f"tocsin: configuration error:\n{exc}", file=sys.stderr)
 
 
 async def _main(
@@ -103,6 +141,8 @@ async def _main(
 ) -> int:
     from bot.settings import Settings
 
+    if args.command == "check-config":
+        return await _check_config(plugins)
     settings = Settings.from_env()
     from bot import logs
 
@@ -123,17 +163,43 @@ async def _main(
     elif args.command == "declare":
         return await _declare(args, settings, plugins)
     elif args.command == "export":
-        from bot.app import export
-
-        document = await export(settings, args.incident, args.format)
-        if args.output:
-            args.output.write_text(document, encoding="utf-8")
-            print(f"wrote {args.output}", file=sys.stderr)
-        else:
-            sys.stdout.write(document)
-    elif args.command == "check-config":
-        return await _check_config(settings, plugins)
+        return await _export(args, settings)
     return 0
+
+
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    """``tocsin export INC-n [-o FILE]``: to standard output, or ``-o -``, or a file."""
+    from bot.app import export
+
+    output: Path | None = None if args.output in (None, Path("-")) else args.output
+    if output is not None:
+        problem = _unwritable(output)
+        if problem:
+            print(f"tocsin: -o {output}: {problem}", file=sys.stderr)
+            return 2
+    document = await export(settings, args.incident, args.format)
+    if output is None:
+        sys.stdout.write(document)
+        return 0
+    try:
+        with output.open("w", encoding="utf-8") as file:
+            file.write(document)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"tocsin: cannot write {output}: {reason[:1].lower()}{reason[1:]}", file=sys.stderr)
+        return 1
+    print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be the file to write, when it is a mistake in the command line."""
+    if path.is_dir():
+        return "is a folder; give a file name, like -o inc-7.md"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"the folder {parent} does not exist"
+    return None
 
 
 async def _declare(
@@ -155,47 +221,110 @@ async def _declare(
     return 0
 
 
-async def _check_config(settings: Settings, plugins: dict[str, PlatformPlugin]) -> int:
-    """Each check on its own line, with what to do about a failure."""
-    from bot.app import open_database
+async def _check_config(plugins: dict[str, PlatformPlugin]) -> int:
+    """The whole report, whatever is wrong: a line for the settings, the config file, the
+    database and each platform (✓ good, ✗ a problem, · a note), each failure with what to do
+    about it. Exit 1 if anything is ✗. It changes nothing and creates no file."""
     from bot.config import load_config
-    from bot.errors import ConfigError
     from bot.plugins import config_models
-    from storage.engine import safe_url
-    from storage.errors import StorageError
+    from bot.settings import Settings
 
-    ok = True
-    where = settings.config_path or "built-in defaults (no tocsin.toml)"
-    try:
-        config = load_config(settings.config_path, config_models(plugins))
-        print(
-            f"✓ config: {where}: {len(config.severities)} severities, "
-            f"{len(config.roles)} roles, {len(config.people)} people, "
-            f"{len(config.services)} services"
-        )
-    except ConfigError as exc:
-        ok = False
-        config = load_config(None)
-        print(f"✗ config:\n{exc}")
-    try:
-        engine, state = await open_database(settings, migrate=False)
-        await engine.dispose()
-        print(f"✓ database: {safe_url(settings.database_url)} answers, schema at {state.head}")
-    except StorageError as exc:
-        ok = False
-        print(f"✗ database: {exc}")
+    settings, problems = Settings.read()
+    checks: list[Check] = []
+
+    def section(variable: str) -> list[str]:
+        return [str(p) for p in problems if str(p).startswith(f"{variable}")]
+
+    own = ("TOCSIN_CONFIG", "TOCSIN_DATABASE_URL")  # reported under config and database
+    core = [str(p) for p in problems if not str(p).startswith(own)]
+    checks += [Check(False, f"settings: {p}") for p in core] or [
+        Check(True, f"settings: HTTP on {settings.http_host}:{settings.http_port}")
+    ]
+    config = load_config(None)
+    if section("TOCSIN_CONFIG"):
+        checks += [Check(False, f"config: {p}") for p in section("TOCSIN_CONFIG")]
+    else:
+        config, found = _check_config_file(settings, config_models(plugins))
+        checks += found
+    if section("TOCSIN_DATABASE_URL"):
+        checks += [Check(False, f"database: {p}") for p in section("TOCSIN_DATABASE_URL")]
+    else:
+        checks.append(await _check_database(settings.database_url))
     for plugin in plugins.values():
         try:
-            checks = await plugin.check(settings, config)
+            checks += await plugin.check(settings, config)
         except ConfigError as exc:
-            checks = []
-            ok = False
-            print(f"✗ {plugin.name}: {exc}")
-        for check in checks:
-            mark = {True: "✓", False: "✗", None: "·"}[check.ok]
-            ok = ok and check.ok is not False
-            print(f"{mark} {check.text}")
-    return 0 if ok else 1
+            checks.append(Check(False, f"{plugin.name.capitalize()}: {exc}"))
+    for check in checks:
+        print(f"{ {True: '✓', False: '✗', None: '·'}[check.ok] } {check.text}")
+    return 1 if any(check.ok is False for check in checks) else 0
+
+
+def _check_config_file(
+    settings: Settings, models: Mapping[str, type[BaseModel] | None]
+) -> tuple[TocsinConfig, list[Check]]:
+    """The config and its line, or a line per problem (and the defaults, to go on with)."""
+    from bot.config import load_config
+
+    where = settings.config_path or "built-in defaults (no tocsin.toml)"
+    try:
+        config = load_config(settings.config_path, models)
+    except ConfigError as exc:
+        return load_config(None), [Check(False, f"config: {p}") for p in str(exc).splitlines()]
+    summary = (
+        f"config: {where}: {len(config.severities)} severities, {len(config.roles)} roles, "
+        f"{len(config.people)} people, {len(config.services)} services"
+    )
+    return config, [Check(True, summary)]
+
+
+async def _check_database(url: str) -> Check:
+    """Whether the database answers and where its schema stands; a database that ``tocsin
+    run`` will create or migrate is a note, not a failure. Opens no file that is not there."""
+    from sqlalchemy.engine import make_url
+
+    from storage.engine import create_engine, safe_url
+    from storage.errors import StorageError
+    from storage.migrate import require_current
+
+    shown = safe_url(url)
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        name = parsed.database or ""
+        if name in ("", ":memory:") or parsed.query.get("mode") == "memory":
+            return Check(None, f"database: {shown} is in memory: nothing is kept when Tocsin stops")
+        path = Path(name.removeprefix("file:")) if parsed.query.get("uri") else Path(name)
+        if not path.exists():
+            if not path.parent.is_dir():
+                return Check(
+                    False,
+                    f"database: {shown}: the folder {path.parent} does not exist; create it "
+                    "or change TOCSIN_DATABASE_URL",
+                )
+            return Check(
+                None, f"database: {shown} does not exist yet; it will be created on first run"
+            )
+    try:
+        engine = create_engine(url)
+        try:
+            state = await require_current(engine)
+        finally:
+            await engine.dispose()
+    except StorageError as exc:
+        return Check(False, f"database: {exc}")
+    if state.up_to_date:
+        return Check(True, f"database: {shown} answers, schema at {state.head}")
+    if not state.current:
+        return Check(
+            None,
+            f"database: {shown} answers and is empty; it will be migrated on first run "
+            "(or now: tocsin migrate)",
+        )
+    return Check(
+        None,
+        f"database: {shown} is at schema {', '.join(state.current)}; it will be migrated to "
+        f"{state.head} on first run (or now: tocsin migrate)",
+    )
 
 
 def login() -> str:

@@ -24,13 +24,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from bot import names
 from bot.durations import parse_duration
 from bot.errors import ConfigError
+from bot.explain import Form, explain, locate, toml
 
 _M = TypeVar("_M", bound=BaseModel)
 _SEV_KEY = re.compile(r"^SEV([1-9])$")
@@ -53,9 +56,32 @@ Duration = Annotated[timedelta, BeforeValidator(_duration)]
 """A duration written as a string: ``"30s"``, ``"15m"``, ``"1h30m"``, ``"2d"``, ``"1w"``."""
 
 
+Colour = Annotated[
+    str,
+    Field(pattern=r"^#[0-9a-fA-F]{6}$"),
+    Form("a colour", 'write it as "#rrggbb", e.g. "#d73a4a"'),
+]
+ChannelPrefix = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9-]{0,19}$"),
+    Form(
+        "a channel prefix",
+        "use lowercase letters, digits and '-', at most 20 characters, e.g. \"inc\"",
+    ),
+]
+
+
+def _refuse(message: str, *at: str) -> PydanticCustomError:
+    """A refusal from a validator of several keys, located at the key ``at`` names (a model
+    validator's own errors have no location)."""
+    return PydanticCustomError("tocsin", "{message}", {"message": message, "at": at})
+
+
 class Severity(_Strict):
-    label: str = Field(min_length=1, max_length=30)
-    colour: str = Field(default="#9e9e9e", pattern=r"^#[0-9a-fA-F]{6}$")
+    label: str = Field(
+        min_length=1, max_length=30, description='its name in words, like "critical"'
+    )
+    colour: Colour = "#9e9e9e"
     update_every: Duration | None = Field(
         default=None, description="how long an incident may go without a status update"
     )
@@ -68,7 +94,9 @@ class Severity(_Strict):
 class Person(_Strict):
     """Someone, with their user id on each platform (keys: the installed plugins' names)."""
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(
+        min_length=1, max_length=200, description='their name, like name = "Alice Liddell"'
+    )
     ids: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
@@ -78,6 +106,8 @@ class Person(_Strict):
         if not isinstance(data, dict):
             return data
         ids = {k: v for k, v in data.items() if k not in ("name", "ids")}
+        if not isinstance(data.get("ids", {}), dict):
+            return data  # pydantic says what ids should be
         return {k: v for k, v in data.items() if k in ("name", "ids")} | {
             "ids": {**data.get("ids", {}), **ids}
         }
@@ -89,7 +119,7 @@ class Service(_Strict):
 
 
 class IncidentSettings(_Strict):
-    channel_prefix: str = Field(default="inc", pattern=r"^[a-z0-9][a-z0-9-]{0,19}$")
+    channel_prefix: ChannelPrefix = "inc"
     announce_channel: str = Field(default="incidents", min_length=1)
     commander: str = Field(
         default="declarer", description="'declarer', or the key of a person under [people]"
@@ -133,18 +163,31 @@ class TocsinConfig(_Strict):
     @classmethod
     def _severity_keys(cls, value: dict[str, Severity]) -> dict[str, Severity]:
         if not value:
-            raise ValueError("at least one severity is needed (SEV1 …)")
+            raise _refuse("at least one severity is needed: [severities.SEV1] …", "severities")
         levels = []
         for key in value:
             match = _SEV_KEY.match(key)
             if not match:
-                raise ValueError(f"severity keys are SEV1 … SEV9, not {key!r}")
+                raise _refuse(f"severity keys are SEV1 … SEV9, not {toml(key)}", "severities", key)
             levels.append(int(match.group(1)))
-        if sorted(levels) != list(range(1, len(levels) + 1)):
-            raise ValueError("severities must be SEV1, SEV2, … with no gaps")
-        labels = [s.label.lower() for s in value.values()]
-        if len(set(labels)) != len(labels):
-            raise ValueError("two severities have the same label")
+        missing = sorted(set(range(1, max(levels) + 1)) - set(levels))
+        if missing:
+            after = min(level for level in levels if level > missing[0])
+            raise _refuse(
+                f"SEV{missing[0]} is missing: severities are numbered SEV1, SEV2, … with no gaps",
+                "severities",
+                f"SEV{after}",
+            )
+        seen: dict[str, str] = {}
+        for key, severity in value.items():
+            other = seen.setdefault(severity.label.lower(), key)
+            if other != key:
+                raise _refuse(
+                    f"{key} has the same label as {other}: {toml(severity.label)}",
+                    "severities",
+                    key,
+                    "label",
+                )
         return dict(sorted(value.items(), key=lambda kv: int(kv[0][3:])))
 
     @field_validator("severities")
@@ -156,9 +199,12 @@ class TocsinConfig(_Strict):
             label = severity.label.strip().lower()
             digits = label[3:] if label.startswith("sev") else label
             if digits.isascii() and digits.isdigit() and int(digits) != int(key[3:]):
-                raise ValueError(
+                raise _refuse(
                     f"{key}'s label {severity.label!r} would mean SEV{int(digits)} when typed: "
-                    "a label cannot be a severity's number or name"
+                    "a label cannot be a severity's number or name",
+                    "severities",
+                    key,
+                    "label",
                 )
         return value
 
@@ -168,21 +214,25 @@ class TocsinConfig(_Strict):
         for key in value:
             problem = names.person_problem(key)
             if problem is not None:
-                raise ValueError(problem)
+                raise _refuse(problem, "people", key)
             if key != key.lower():
-                raise ValueError(
+                raise _refuse(
                     f"write the person key {key!r} in lowercase: {key.lower()!r} "
-                    "(names are matched whatever the case they are typed in)"
+                    "(names are matched whatever the case they are typed in)",
+                    "people",
+                    key,
                 )
         return value
 
     @field_validator("roles", "services")
     @classmethod
-    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _names(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         for key in value:
             if not _NAME.match(key):
-                raise ValueError(
-                    f"{key!r} is not a valid name: use lowercase letters, digits, '-' and '_'"
+                raise _refuse(
+                    f"{toml(key)} is not a valid name: use lowercase letters, digits, '-' and '_'",
+                    str(info.field_name),
+                    key,
                 )
         return value
 
@@ -190,20 +240,26 @@ class TocsinConfig(_Strict):
     @classmethod
     def _commander_role(cls, value: dict[str, str]) -> dict[str, str]:
         if "commander" not in value:
-            raise ValueError("the 'commander' role cannot be removed")
+            raise _refuse("the 'commander' role cannot be removed", "roles")
         return value
 
     @model_validator(mode="after")
     def _references(self) -> TocsinConfig:
         chosen = self.incident.default_severity
         if chosen is not None and chosen > len(self.severities):
-            raise ValueError(
-                f"incident.default_severity is {self.incident.default_severity} but only "
-                f"SEV1 … SEV{len(self.severities)} are defined"
+            raise _refuse(
+                f"{chosen} is not a severity here: only SEV1 … SEV{len(self.severities)} are "
+                f"defined; write a number from 1 to {len(self.severities)}",
+                "incident",
+                "default_severity",
             )
         who = self.incident.commander
         if who != "declarer" and who not in self.people:
-            raise ValueError(f"incident.commander names {who!r}, who is not under [people]")
+            raise _refuse(
+                f'{toml(who)} is not under [people]; write "declarer" or the key of a person',
+                "incident",
+                "commander",
+            )
         return self
 
     @property
@@ -244,7 +300,13 @@ def load_config(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"^(.*) \(at line (\d+), column (\d+)\)$", str(exc))
+        if found:
+            what, line, column = found.groups()
+            raise ConfigError(f"{path}:{line}: not valid TOML: {what} (column {column})") from exc
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{path}: arrays or tables nested too deeply to read") from None
     problems: list[str] = []
     tables: dict[str, Any] = {}
     if platforms is not None:
@@ -254,7 +316,7 @@ def load_config(
     try:
         config = TocsinConfig.model_validate(data)
     except ValidationError as exc:
-        problems.append(_explain(path, text, exc))
+        problems.append(explain(path, text, exc, data=data, model=TocsinConfig))
     sections: dict[str, Any] = {}
     for name, table in tables.items():
         model = (platforms or {}).get(name)
@@ -264,10 +326,17 @@ def load_config(
         try:
             sections[name] = model.model_validate(table)
         except ValidationError as exc:
-            problems.append(_explain(path, text, exc, prefix=[name], model=model))
+            problems.append(explain(path, text, exc, prefix=[name], model=model))
     if problems or config is None:
-        raise ConfigError("\n".join(problems))
+        lines = [line for problem in problems for line in problem.splitlines()]
+        raise ConfigError("\n".join(sorted(lines, key=lambda line: _line_of(path, line))))
     return config.model_copy(update={"sections": sections})
+
+
+def _line_of(path: Path, problem: str) -> int:
+    """The line a problem is on (0 for the whole file), to list them in the file's order."""
+    found = re.match(r":(\d+):", problem.removeprefix(str(path)))
+    return int(found.group(1)) if found else 0
 
 
 def _people_keys(path: Path, text: str, people: Any, platforms: set[str]) -> list[str]:
@@ -287,84 +356,3 @@ def _people_keys(path: Path, text: str, people: Any, platforms: set[str]) -> lis
                 + f"; a person has a name and an id for each platform: {', '.join(allowed)}"
             )
     return problems
-
-
-def _explain(
-    path: Path,
-    text: str,
-    exc: ValidationError,
-    *,
-    prefix: list[str] | None = None,
-    model: type[BaseModel] | None = None,
-) -> str:
-    lines = []
-    for err in exc.errors():
-        inner = [str(p) for p in err["loc"]]
-        loc = [*(prefix or []), *inner]
-        key = ".".join(loc) or "(top level)"
-        line = locate(text, loc)
-        where = f"{path}:{line}" if line else str(path)
-        if err["type"] == "extra_forbidden":
-            message = f"unknown key {key!r}"
-            hint = _closest(loc, data_model_keys(inner[:-1], model or TocsinConfig))
-            if hint:
-                message += f" (did you mean {hint!r}?)"
-        else:
-            message = f"{key}: {err['msg']}"
-            if "input" in err and err["type"] not in ("missing", "value_error"):
-                message += f" (got {err['input']!r})"
-        lines.append(f"{where}: {message}")
-    return "\n".join(lines)
-
-
-def _closest(loc: list[str], candidates: list[str]) -> str | None:
-    matches = difflib.get_close_matches(loc[-1], candidates, n=1, cutoff=0.6) if loc else []
-    return matches[0] if matches else None
-
-
-def data_model_keys(parent: list[str], model: type[BaseModel] | None = None) -> list[str]:
-    """The keys allowed under a dotted path (for 'did you mean')."""
-    model = model or TocsinConfig
-    for part in parent:
-        field = model.model_fields.get(part)
-        if field is None:
-            # a dict level such as severities.SEV1: the value model is the dict's
-            continue
-        annotation = field.annotation
-        args = getattr(annotation, "__args__", ())
-        inner = args[-1] if args else annotation
-        if isinstance(inner, type) and issubclass(inner, BaseModel):
-            model = inner
-        else:
-            return []
-    return [name for name, field in model.model_fields.items() if not field.exclude]
-
-
-_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'.]+)\s*=")
-
-
-def locate(text: str, loc: list[str]) -> int | None:
-    """The 1-based line of the key at ``loc`` in TOML ``text`` (best effort), else of the
-    nearest enclosing table that is written in the file."""
-    best: int | None = None
-    table: list[str] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        header = _HEADER.match(raw)
-        if header:
-            table = [_unquote(p) for p in header.group(1).split(".")]
-            if table == loc[: len(table)] and best is None:
-                best = number
-            if table == loc:
-                return number
-            continue
-        key = _KEY.match(raw)
-        if key:
-            path = table + [_unquote(p) for p in key.group(1).split(".")]
-            if path == loc[: len(path)]:
-                return number
-    return best
-
-
-def _unquote(part: str) -> str:
-    return part.strip().strip("\"'")

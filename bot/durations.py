@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-_PART = re.compile(r"(\d{1,6})([wdhms])")
-_WHOLE = re.compile(r"^(?:\d{1,6}[wdhms])+$")
+# ASCII digits only: \d would also take "٣٠m" or "²h".
+_PART = re.compile(r"([0-9]{1,6})([wdhms])")
+_WHOLE = re.compile(r"^(?:[0-9]{1,6}[wdhms])+$")
 _UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 EXAMPLES = '"30s", "15m", "1h30m", "2d" or "1w"'
 

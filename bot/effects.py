@@ -293,7 +293,7 @@ class Export:
         content = w.presenter.export_markdown(view, w.clock.now())
         channel = ChannelRef(run.payload["channel"]["id"], run.payload["channel"]["name"])
         filename = str(run.payload["filename"])
-        comment = f"Timeline of {view.ref} ({filename})"
+        comment = f"Timeline of {view.ref}"  # the platform shows the file name beside it
         if run.retrying and await posted(platform, channel, run.job.created_at, naming(comment)):
             return Done()
         await platform.upload_file(channel, filename, content.encode(), comment)

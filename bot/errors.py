@@ -6,7 +6,9 @@
     ├── UserError               a person asked for something that cannot be done; the message
     │                           is shown to them as it is, and nothing was changed
     ├── ConfigError             the config file or environment is wrong; names the file, line
-    │                           and key, or the variable
+    │   │                       and key, or the variable
+    │   └── SettingsError       an environment variable is wrong: one line that names it, and
+    │                           never shows a secret
     └── PlatformError           a chat platform refused or failed a call (wraps the SDK's error);
         │                       ``retryable`` when trying again later may work (a 5xx, a
         │                       timeout, a rate limit: ``retry_after`` seconds, if it said)
@@ -31,6 +33,11 @@ class UserError(TocsinError):
 
 class ConfigError(TocsinError):
     """The configuration is wrong: the message names the file, line and key."""
+
+
+class SettingsError(ConfigError):
+    """An environment variable is wrong: one line that names the variable and the problem,
+    and never a secret (a token, a password)."""
 
 
 class PlatformError(TocsinError):

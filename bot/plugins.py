@@ -86,7 +86,8 @@ class PlatformPlugin(Protocol):
 
     def configured(self, settings: Settings) -> bool:
         """Whether ``tocsin run`` should mount it (its token is set); raise
-        :class:`ConfigError` naming the variable when a value is wrong."""
+        :class:`~bot.errors.SettingsError` naming the variable (never its secret value)
+        when a value is wrong."""
         ...
 
     async def mount(self, host: Host) -> Mounted: ...

@@ -42,8 +42,8 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise UnsupportedDatabase(f"TOCSIN_DATABASE_URL is not a database URL: {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # never echoed: it may carry a password
+        raise UnsupportedDatabase("TOCSIN_DATABASE_URL is not a database URL") from exc
     if parsed.drivername not in SUPPORTED_DRIVERS:
         raise UnsupportedDatabase(
             f"TOCSIN_DATABASE_URL uses {parsed.drivername!r}; Tocsin supports "

@@ -48,11 +48,16 @@ def test_migrate_then_check_config_passes(empty_database_url: str, tmp_path: Pat
 
 
 def test_check_config_explains_a_bad_file(database_url: str, tmp_path: Path) -> None:
-    (tmp_path / "tocsin.toml").write_text("[incident]\nannounce = 'x'\n")
+    (tmp_path / "tocsin.toml").write_text("[incident]\nannounce = 'x'\nchannel_prefix = 'X'\n")
     result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(database_url))
     assert result.returncode == 1
-    assert "tocsin.toml:2: unknown key 'incident.announce'" in result.stdout
-    assert "(did you mean 'announce_channel'?)" in result.stdout
+    lines = report(result)
+    assert lines[1] == (
+        "✗ config: tocsin.toml:2: unknown key 'incident.announce' (did you mean "
+        "'announce_channel'?)"
+    )
+    assert lines[2].startswith('✗ config: tocsin.toml:3: incident.channel_prefix: "X" is not')
+    assert lines[3].startswith("✓ database:"), "the rest of the report follows"
 
 
 def test_a_bad_config_stops_the_shell_with_the_reason(database_url: str, tmp_path: Path) -> None:
@@ -214,3 +219,281 @@ def test_declare_needs_a_platform_when_several_run(database_url: str, tmp_path: 
     (tmp_path / "tocsin.toml").write_text("[incident]\nplatform = 'slack'\n")
     result = tocsin_inline("declare", "Something", cwd=tmp_path, env=env)
     assert result.returncode == 0 and "opens its channel on slack" in result.stdout
+
+
+# --- issue 9: one-line errors, exit codes, no secrets, quiet broken pipes ---------------
+
+
+def one_line(text: str) -> str:
+    """The only line of ``text``; fails if there are more (a traceback, say)."""
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "said"),
+    [
+        ({"TOCSIN_HTTP_PORT": "²"}, "tocsin: TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_PORT": "٣٠٠٠"}, "tocsin: TOCSIN_HTTP_PORT must be a number from 0"),
+        ({"DISCORD_TOKEN": "t", "DISCORD_SHARD_COUNT": "²"}, "tocsin: DISCORD_SHARD_COUNT"),
+        ({"DISCORD_TOKEN": "t", "DISCORD_GUILD_IDS": "¹²"}, "tocsin: DISCORD_GUILD_IDS"),
+        (
+            {"DISCORD_TOKEN": "t", "DISCORD_API_URL": "http://127.0.0.1:notaport/api"},
+            "tocsin: DISCORD_API_URL must be an http(s) URL",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "postgresql+asyncpg://u:hunter2@db:notaport/x"},
+            "tocsin: TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "://u:hunter2@db/x"},
+            "tocsin: TOCSIN_DATABASE_URL is not a database URL",
+        ),
+        ({"TOCSIN_CONFIG": "missing.toml"}, "tocsin: TOCSIN_CONFIG points to 'missing.toml'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_and_exit_2(
+    tmp_path: Path, env: dict[str, str], said: str
+) -> None:
+    result = tocsin_inline("run", cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x.db", **env))
+    assert result.returncode == 2
+    assert one_line(result.stderr).startswith(said), result.stderr
+    assert "hunter2" not in result.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing was started, nothing created"
+
+
+def test_a_bad_setting_in_a_real_process(tmp_path: Path) -> None:
+    env = tocsin_env("sqlite+aiosqlite:///x.db", DISCORD_TOKEN="t", DISCORD_SHARD_COUNT="²")
+    result = tocsin("run", cwd=tmp_path, env=env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert one_line(result.stderr) == (
+        "tocsin: DISCORD_SHARD_COUNT must be a positive number (at most 999999), not '²'"
+    )
+
+
+def test_run_says_when_its_port_is_taken(sqlite_url: str, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = tocsin_env(sqlite_url, TOCSIN_HTTP_PORT=str(port))
+        result = tocsin_inline("run", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    said = f"tocsin: cannot serve HTTP on 127.0.0.1:{port} (TOCSIN_HTTP_HOST, TOCSIN_HTTP_PORT)"
+    assert f"{said}: address already in use" in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+
+
+def test_run_says_when_its_host_is_unknown(sqlite_url: str, tmp_path: Path) -> None:
+    env = tocsin_env(sqlite_url, TOCSIN_HTTP_HOST="no.such.host.invalid", TOCSIN_HTTP_PORT="0")
+    result = tocsin("run", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("tocsin: cannot serve HTTP on no.such.host.invalid:0 "), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def one_incident(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
+    env = tocsin_env(sqlite_url)
+    declared = tocsin_inline("declare", "Queue backlog", cwd=tmp_path, env=env)
+    assert declared.returncode == 0, declared.stderr
+    return env
+
+
+@pytest.mark.parametrize(
+    ("output", "code", "said"),
+    [
+        (".", 2, "tocsin: -o .: is a folder; give a file name, like -o inc-7.md"),
+        ("nope/inc-1.md", 2, "tocsin: -o nope/inc-1.md: the folder nope does not exist"),
+        ("/dev/full", 1, "tocsin: cannot write /dev/full: no space left on device"),
+    ],
+)
+def test_export_to_a_place_it_cannot_write_is_one_line(
+    one_incident: dict[str, str], tmp_path: Path, output: str, code: int, said: str
+) -> None:
+    before = sorted(tmp_path.iterdir())
+    result = tocsin_inline("export", "INC-1", "-o", output, cwd=tmp_path, env=one_incident)
+    assert (result.returncode, one_line(result.stderr), result.stdout) == (code, said, "")
+    assert sorted(tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("reference", "said"),
+    [
+        ("INC-99999999999999999999", "tocsin: there is no incident INC-99999999999999999999."),
+        ("INC-²", "tocsin: 'INC-²' is not an incident reference; use INC-<number>, e.g. INC-7."),
+        ("INC-2", "tocsin: there is no incident INC-2."),
+    ],
+)
+def test_export_of_a_bad_reference_is_one_line_and_writes_nothing(
+    one_incident: dict[str, str], tmp_path: Path, reference: str, said: str
+) -> None:
+    result = tocsin_inline("export", reference, "-o", "out.md", cwd=tmp_path, env=one_incident)
+    assert (result.returncode, one_line(result.stderr)) == (1, said)
+    assert not (tmp_path / "out.md").exists()
+
+
+def test_export_dash_is_standard_output(one_incident: dict[str, str], tmp_path: Path) -> None:
+    result = tocsin_inline("export", "INC-1", "-o", "-", cwd=tmp_path, env=one_incident)
+    assert result.returncode == 0 and result.stdout.startswith("# INC-1: Queue backlog\n")
+    assert not (tmp_path / "-").exists() and result.stderr == ""
+    written = tocsin_inline("export", "INC-1", "-o", "out.md", cwd=tmp_path, env=one_incident)
+    assert (written.stdout, written.stderr) == ("", "wrote out.md\n")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["slack-manifest", "--socket-mode"],
+        ["export", "INC-1"],
+        ["check-config"],
+        ["discord-invite", "--client-id", "42"],
+        ["shell"],
+        ["--version"],
+    ],
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(
+    one_incident: dict[str, str], tmp_path: Path, args: list[str]
+) -> None:
+    """`tocsin … | head -3`: the pipe is closed before the command writes at all."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *args],
+            input="/incident list\n",
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            env=one_incident,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_slack_manifest_without_url_says_what_to_do(tmp_path: Path) -> None:
+    result = tocsin_inline("slack-manifest", cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x"))
+    assert result.returncode == 1
+    assert one_line(result.stderr) == (
+        "tocsin: --url must be the public https:// address Slack will call, and none was "
+        "given (or use --socket-mode)"
+    )
+
+
+def test_the_shell_names_an_exported_file_once(sqlite_url: str, tmp_path: Path) -> None:
+    env = tocsin_env(sqlite_url)
+    result = tocsin_inline(
+        "shell", cwd=tmp_path, env=env, stdin="/incident declare Hi\n/incident export INC-1\n"
+    )
+    attached = [line for line in result.stdout.splitlines() if "] 📎" in line]
+    assert len(attached) == 1 and attached[0].count("inc-1-timeline.md") == 1, result.stdout
+    assert attached[0].endswith("· Timeline of INC-1")
+
+
+# --- check-config: the whole report, whatever is wrong; it creates nothing -------------
+
+
+def report(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The report's lines: each starts with its mark (✓, ✗ or ·)."""
+    lines = result.stdout.splitlines()
+    assert lines and all(line[:2] in ("✓ ", "✗ ", "· ") for line in lines), result.stdout
+    return lines
+
+
+def test_check_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
+    env = tocsin_env("x")
+    del env["TOCSIN_DATABASE_URL"]
+    result = tocsin_inline("check-config", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout
+    assert (
+        "· database: sqlite+aiosqlite:///./tocsin.db does not exist yet; it will be created on "
+        "first run" in report(result)
+    )
+    assert "run: tocsin migrate" not in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_config_of_an_existing_sqlite_file_leaves_the_folder_as_it_was(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(sqlite_url))
+    assert result.returncode == 0 and "✓ database:" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_check_config_of_a_sqlite_file_in_a_missing_folder_fails(tmp_path: Path) -> None:
+    env = tocsin_env("sqlite+aiosqlite:///nope/tocsin.db")
+    result = tocsin_inline("check-config", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert (
+        "✗ database: sqlite+aiosqlite:///nope/tocsin.db: the folder nope does not exist; create "
+        "it or change TOCSIN_DATABASE_URL" in report(result)
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_config_of_an_empty_or_older_database_says_run_will_migrate_it(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    env = tocsin_env(empty_database_url)
+    sqlite = empty_database_url.startswith("sqlite")
+    fresh = tocsin_inline("check-config", cwd=tmp_path, env=env)
+    assert fresh.returncode == 0, fresh.stdout
+    shown = empty_database_url.split("://", 1)[1]
+    expected = (
+        "does not exist yet; it will be created on first run"
+        if sqlite
+        else "answers and is empty; it will be migrated on first run (or now: tocsin migrate)"
+    )
+    assert any(shown in line and line.endswith(expected) for line in report(fresh)), fresh.stdout
+
+    async def migrate_to(revision: str) -> None:
+        from alembic import command
+
+        from storage.migrate import alembic_config
+
+        engine = create_engine(empty_database_url)
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+        await engine.dispose()
+
+    asyncio.run(migrate_to("0002"))
+    older = tocsin_inline("check-config", cwd=tmp_path, env=env)
+    assert older.returncode == 0, older.stdout
+    assert (
+        f"is at schema 0002; it will be migrated to {head_revision()} on first run (or now: "
+        "tocsin migrate)" in older.stdout
+    )
+
+
+def test_check_config_reports_bad_settings_as_lines_of_the_report(tmp_path: Path) -> None:
+    env = tocsin_env(
+        "postgresql+asyncpg://u:hunter2@db:notaport/x",
+        TOCSIN_CONFIG="missing.toml",
+        TOCSIN_HTTP_PORT="²",
+        SLACK_BOT_TOKEN="xoxb-1",
+    )
+    result = tocsin_inline("check-config", cwd=tmp_path, env=env)
+    assert result.returncode == 1 and result.stderr == ""
+    lines = report(result)
+    assert lines[0] == "✗ settings: TOCSIN_HTTP_PORT must be a number from 0 to 65535, not '²'"
+    assert lines[1] == "✗ config: TOCSIN_CONFIG points to 'missing.toml', which is not a file"
+    assert lines[2].startswith("✗ database: TOCSIN_DATABASE_URL: the port must be a number")
+    assert any(line.startswith("· Discord: not configured") for line in lines)
+    assert any(
+        line.startswith("✗ Slack: SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET")
+        for line in lines
+    )
+    assert "hunter2" not in result.stdout
+    assert list(tmp_path.iterdir()) == []

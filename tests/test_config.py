@@ -6,12 +6,18 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import hypothesis
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.engine import make_url
 
+from adapters.discord.settings import DiscordSettings
 from bot.config import load_config
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SettingsError
 from bot.plugins import config_models, discover
-from bot.settings import DEFAULT_DATABASE_URL, VARIABLES, Settings
+from bot.settings import DATABASE_DRIVERS, DEFAULT_DATABASE_URL, VARIABLES, Settings
+from storage.engine import SUPPORTED_DRIVERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
 
@@ -93,20 +99,89 @@ runbook = "https://runbooks.example/checkout"
         ),
         (
             "\n\n[severities.SEV1]\nlabel = 'a'\ncolour = 'red'\n",
-            "tocsin.toml:5: severities.SEV1.colour: String should match pattern",
+            'tocsin.toml:5: severities.SEV1.colour: "red" is not a colour; write it as '
+            '"#rrggbb", e.g. "#d73a4a"',
+        ),
+        (
+            "[incident]\nchannel_prefix = 'Inc!'\n",
+            'tocsin.toml:2: incident.channel_prefix: "Inc!" is not a channel prefix; use '
+            "lowercase letters, digits and '-', at most 20 characters, e.g. \"inc\"",
         ),
         (
             "[severities.CRIT]\nlabel = 'a'\n",
-            "tocsin.toml: severities: Value error, severity keys are SEV1 … SEV9, not 'CRIT'",
+            'tocsin.toml:1: severities.CRIT: severity keys are SEV1 … SEV9, not "CRIT"',
         ),
-        ("[severities.SEV1]\nlabel='a'\n[severities.SEV3]\nlabel='b'\n", "with no gaps"),
-        ("[incident]\ncommander = 'zed'\n", "incident.commander names 'zed'"),
-        ("[incident]\ndefault_severity = 7\n", "default_severity is 7 but only SEV1 … SEV4"),
-        ("[roles]\nscribe = 'x'\n", "the 'commander' role cannot be removed"),
-        ("[people.Alice]\nname = 'A'\n", "write the person key 'Alice' in lowercase: 'alice'"),
-        ("[people.alice]\nslack = 'U1'\n", "tocsin.toml:1: people.alice.name: Field required"),
-        ("[incident\n", "not valid TOML"),
+        (
+            "[severities.SEV1]\nlabel='a'\n[severities.SEV3]\nlabel='b'\n",
+            "tocsin.toml:3: severities.SEV3: SEV2 is missing: severities are numbered SEV1, "
+            "SEV2, … with no gaps",
+        ),
+        (
+            "[severities.SEV1]\nlabel = 'a'\n[severities.SEV2]\nlabel = 'A'\n",
+            'tocsin.toml:4: severities.SEV2.label: SEV2 has the same label as SEV1: "A"',
+        ),
+        (
+            "[severities.SEV1]\nlabel = ''\n",
+            "tocsin.toml:2: severities.SEV1.label must not be empty",
+        ),
+        (
+            "[severities.SEV1]\ncolour = '#ffffff'\n",
+            'tocsin.toml:1: severities.SEV1.label is required (its name in words, like "critical")',
+        ),
+        (
+            "[incident]\ncommander = 'zed'\n",
+            'tocsin.toml:2: incident.commander: "zed" is not under [people]; write "declarer" or '
+            "the key of a person",
+        ),
+        (
+            "[incident]\nannounce_channel = 'x'\ndefault_severity = 7\n",
+            "tocsin.toml:3: incident.default_severity: 7 is not a severity here: only SEV1 … SEV4 "
+            "are defined; write a number from 1 to 4",
+        ),
+        (
+            "incident = { default_severity = 7 }\n",
+            "tocsin.toml:1: incident.default_severity: 7 is not a severity here",
+        ),
+        (
+            "[incident]\ndefault_severity = 0\n",
+            "tocsin.toml:2: incident.default_severity: 0 is out of range; write a whole number "
+            "from 1 to 9",
+        ),
+        (
+            "[incident]\ndefault_severity = 2.5\n",
+            "tocsin.toml:2: incident.default_severity: 2.5 is not a whole number; write a whole "
+            "number from 1 to 9",
+        ),
+        ("[roles]\nscribe = 'x'\n", "tocsin.toml:1: roles: the 'commander' role cannot be removed"),
+        (
+            "[people.Alice]\nname = 'A'\n",
+            "tocsin.toml:1: people.Alice: write the person key 'Alice' in lowercase: 'alice'",
+        ),
+        (
+            "[people.alice]\nslack = 'U1'\n",
+            'tocsin.toml:1: people.alice.name is required (their name, like name = "Alice '
+            'Liddell")',
+        ),
+        (
+            "[people.alice]\nname = 'A'\nslack = 5\n",
+            "tocsin.toml:3: people.alice.slack: 5 is not text; write it in quotes",
+        ),
+        (
+            "[people.alice]\nname = 'A'\nids = 5\n",
+            "tocsin.toml:3: people.alice.ids: 5 is not a table",
+        ),
+        (
+            "[incident\n",
+            "tocsin.toml:1: not valid TOML: Expected ']' at the end of a table declaration "
+            "(column 10)",
+        ),
+        ("a = " + "[" * 2000 + "]" * 2000 + "\n", "tables nested too deeply to read"),
         ("colour = 1\n", "tocsin.toml:1: unknown key 'colour'"),
+        (
+            "severities = 5\n",
+            "tocsin.toml:1: severities: 5 is not a table: give it its own [section], or "
+            "{ key = value, … }",
+        ),
         (
             "[severities.SEV1]\nlabel = 'a'\nupdate_every_minutes = 15\n",
             "tocsin.toml:3: unknown key 'severities.SEV1.update_every_minutes' "
@@ -114,11 +189,16 @@ runbook = "https://runbooks.example/checkout"
         ),
         (
             "[severities.SEV1]\nlabel = 'a'\nupdate_every = '5 minutes'\n",
-            "tocsin.toml:3: severities.SEV1.update_every: Value error, '5 minutes' is not a "
-            'duration: write it like "30s"',
+            "tocsin.toml:3: severities.SEV1.update_every: '5 minutes' is not a duration: write it "
+            'like "30s"',
         ),
         ("[severities.SEV1]\nlabel = 'a'\nupdate_every = '-5m'\n", "'-5m' is not a duration"),
+        ("[severities.SEV1]\nlabel = 'a'\nupdate_every = '٣٠m'\n", "'٣٠m' is not a duration"),
         ("[severities.SEV1]\nlabel = 'a'\nupdate_every = 15\n", "write a duration as a string"),
+        (
+            '[services.api]\ndescription = """\nrunbook = 1\n"""\nrunbook = 5\n',
+            "tocsin.toml:5: services.api.runbook: 5 is not text; write it in quotes",
+        ),
         (
             "[people.alice]\nname = 'A'\nslak = 'U1'\n",
             "tocsin.toml:3: unknown key 'people.alice.slak' (did you mean 'slack'?); a person "
@@ -128,8 +208,15 @@ runbook = "https://runbooks.example/checkout"
             "[discord]\ncategry = 'x'\n",
             "tocsin.toml:2: unknown key 'discord.categry' (did you mean 'category'?)",
         ),
+        (
+            "[discord]\ncategory = '" + "x" * 101 + "'\n",
+            "tocsin.toml:2: discord.category is 101 characters long; write at most 100 characters",
+        ),
         ("[console]\nx = 1\n", "[console] takes no settings"),
-        ("[incident]\nplatform = 7\n", "incident.platform: Input should be a valid string"),
+        (
+            "[incident]\nplatform = 7\n",
+            "tocsin.toml:2: incident.platform: 7 is not text; write it in quotes",
+        ),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -137,8 +224,29 @@ def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, expected:
     with pytest.raises(ConfigError) as caught:
         load_config(path, config_models(discover()))
     message = str(caught.value)
-    assert str(path) in message
+    assert message.startswith(str(path))
     assert expected.replace("tocsin.toml", str(path)) in message or expected in message
+    assert "should" not in message and "Input" not in message, "pydantic's own wording"
+
+
+def test_every_config_error_is_located_and_in_words(tmp_path: Path) -> None:
+    """Several mistakes at once: each on its own line, with its line number."""
+    path = write(
+        tmp_path,
+        "[incident]\nchannel_prefix = 'X'\n\n[severities.SEV1]\nlabel = 'a'\ncolour = 'red'\n"
+        "[severities.SEV2]\nlabel = 'b'\ncolour = 'blue'\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, config_models(discover()))
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ")[0].replace(str(path), "T") for line in lines] == [
+        "T:2",
+        "T:6",
+        "T:9",
+    ]
+    assert lines[2].endswith(
+        'severities.SEV2.colour: "blue" is not a colour; write it as "#rrggbb", e.g. "#d73a4a"'
+    )
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
@@ -177,13 +285,150 @@ def test_settings_come_from_the_environment(tmp_path: Path) -> None:
     [
         ({"TOCSIN_HTTP_PORT": "http"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
         ({"TOCSIN_HTTP_PORT": "70000"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_PORT": "²"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535, not '²'"),
+        ({"TOCSIN_HTTP_PORT": "٣٠٠٠"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_PORT": "3_000"}, "TOCSIN_HTTP_PORT must be a number from 0 to 65535"),
+        ({"TOCSIN_HTTP_HOST": "no such host"}, "TOCSIN_HTTP_HOST must be a host name or an IP"),
         ({"TOCSIN_CONFIG": "/nonexistent/tocsin.toml"}, "TOCSIN_CONFIG points to"),
+        ({"TOCSIN_CONFIG": "a\x00b"}, "TOCSIN_CONFIG points to 'a\\x00b', which is not a file"),
+        ({"TOCSIN_CONFIG": "x" * 5000}, "TOCSIN_CONFIG points to 'xxxxxxxx"),
         ({"TOCSIN_JOB_LEASE": "thirty"}, "TOCSIN_JOB_LEASE: 'thirty' is not a duration"),
+        ({"TOCSIN_JOB_LEASE": "٣٠s"}, "TOCSIN_JOB_LEASE: '٣٠s' is not a duration"),
+        (
+            {"TOCSIN_DATABASE_URL": "postgresql+asyncpg://tocsin:hunter2@db:notaport/tocsin"},
+            "TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; write it like",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "postgresql+asyncpg://tocsin:hunter2@db:٥٤٣٢/tocsin"},
+            "TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "://tocsin:hunter2@db/tocsin"},
+            "TOCSIN_DATABASE_URL is not a database URL; write it like sqlite+aiosqlite:///",
+        ),
+        (
+            {"TOCSIN_DATABASE_URL": "mysql://tocsin:hunter2@db/tocsin"},
+            "TOCSIN_DATABASE_URL uses 'mysql'; Tocsin supports sqlite+aiosqlite://… and "
+            "postgresql+asyncpg://…",
+        ),
+        ({"DISCORD_TOKEN": "t", "DISCORD_SHARD_COUNT": "²"}, "DISCORD_SHARD_COUNT must be a"),
+        ({"DISCORD_TOKEN": "t", "DISCORD_GUILD_IDS": "¹²"}, "DISCORD_GUILD_IDS must be a comma"),
+        (
+            {"DISCORD_TOKEN": "t", "DISCORD_GUILD_IDS": "99999999999999999999"},
+            "DISCORD_GUILD_IDS must be a comma",
+        ),
+        (
+            {"DISCORD_TOKEN": "t", "DISCORD_API_URL": "http://u:hunter2@proxy:notaport/api"},
+            "DISCORD_API_URL must be an http(s) URL with the API version, like "
+            "https://discord.com/api/v10; its port must be a number from 1 to 65535",
+        ),
+        ({"DISCORD_TOKEN": "hunter2\n"}, "DISCORD_TOKEN has a space or a line break in it"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "hunter2 "},
+            "SLACK_SIGNING_SECRET has a space or a line break in it",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_SIGNING_SECRET": "s",
+                "SLACK_API_URL": "https://u:hunter2@slack proxy/api/",
+            },
+            "SLACK_API_URL must be an http(s) URL, like https://slack.com/api/",
+        ),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        Settings.from_env(env, dotenv=False)
+    with pytest.raises(SettingsError) as caught:
+        read_all(env)
+    assert str(caught.value).startswith(message), str(caught.value)
+    assert len(str(caught.value).splitlines()) == 1 and len(str(caught.value)) < 300
+    assert "hunter2" not in str(caught.value)
+
+
+def read_all(env: dict[str, str]) -> Settings:
+    """The settings as ``tocsin run`` reads them: the core's, then each platform's."""
+    settings = Settings.from_env(env, dotenv=False)
+    for plugin in PLUGINS.values():
+        plugin.configured(settings)
+    return settings
+
+
+PLUGINS = discover()
+NAMES = sorted({*VARIABLES, *(name for p in PLUGINS.values() for name in p.variables)})
+SECRET_NAMES = {
+    "TOCSIN_DATABASE_URL",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_API_URL",
+    "DISCORD_TOKEN",
+    "DISCORD_API_URL",
+    "DISCORD_GATEWAY_URL",
+}
+TRICKY = "0123456789²¹٣٠:/@[]%?#=+-_., \n\t\x00\u2028abxopqsw"
+texts = st.text(st.sampled_from(TRICKY) | st.characters(), max_size=40) | st.text(
+    st.sampled_from("0123456789²¹٣٠٥ ,"), min_size=1, max_size=8
+)
+
+
+@st.composite
+def secrets(draw: st.DrawFn) -> str:
+    """A value around the password ``hunter2``: a URL with it, a token that is it."""
+    scheme = draw(st.sampled_from(["postgresql+asyncpg", "sqlite+aiosqlite", "https", "wss", ""]))
+    return draw(
+        st.sampled_from(
+            [
+                f"{scheme}://{draw(texts)}:hunter2@{draw(texts)}:{draw(texts)}/{draw(texts)}",
+                f"{scheme}://user:hunter2{draw(texts)}@host{draw(texts)}",
+                f"xoxb-hunter2{draw(texts)}",
+                f"{draw(texts)}hunter2{draw(texts)}",
+            ]
+        )
+    )
+
+
+@given(
+    env=st.dictionaries(st.sampled_from(NAMES), texts.filter(lambda t: "hunter2" not in t)),
+    hidden=st.dictionaries(st.sampled_from(sorted(SECRET_NAMES)), secrets()),
+)
+@hypothesis.settings(max_examples=400, deadline=None)
+def test_any_environment_gives_settings_or_one_line_without_secrets(
+    env: dict[str, str], hidden: dict[str, str]
+) -> None:
+    try:
+        settings = read_all(env | hidden)
+    except SettingsError as exc:
+        message = str(exc)
+        assert len(message.splitlines()) == 1 and message == message.strip(), message
+        assert "hunter2" not in message, message
+        assert len(message) < 300, message
+        return
+    url = make_url(settings.database_url)  # what was accepted is usable
+    assert url.drivername in DATABASE_DRIVERS and (url.port is None or 0 < url.port < 65536)
+    assert 0 <= settings.http_port <= 65535 and settings.http_host.isascii()
+
+
+def test_the_settings_know_the_drivers_storage_supports() -> None:
+    assert DATABASE_DRIVERS == SUPPORTED_DRIVERS
+
+
+def test_good_values_are_still_read() -> None:
+    settings = read_all(
+        {
+            "TOCSIN_HTTP_PORT": " 8080 ",
+            "TOCSIN_HTTP_HOST": "::",
+            "TOCSIN_DATABASE_URL": "postgresql+asyncpg://tocsin:p%40ss@[::1]:5433/tocsin",
+            "DISCORD_TOKEN": "t.o.k",
+            "DISCORD_GUILD_IDS": "80351110224678912, 12",
+            "DISCORD_SHARD_COUNT": "4",
+            "DISCORD_API_URL": "http://127.0.0.1:9000/api/v10",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9000/",
+        }
+    )
+    assert (settings.http_host, settings.http_port) == ("::", 8080)
+    discord = DiscordSettings.from_env(settings.env)
+    assert discord is not None and discord.guild_ids == (80351110224678912, 12)
+    assert discord.shard_count == 4
 
 
 def test_a_dotenv_file_fills_in_what_the_environment_lacks(
@@ -216,3 +461,13 @@ def test_env_example_lists_every_variable_tocsin_reads() -> None:
         assert name in (root / "tests" / "conftest.py").read_text(encoding="utf-8"), name
     named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", listed, re.MULTILINE))
     assert named - tests_read == read, "every variable listed is one Tocsin reads"
+
+
+def test_storage_never_echoes_a_database_url_either() -> None:
+    from storage.engine import create_engine
+    from storage.errors import UnsupportedDatabase
+
+    for url in ("://u:hunter2@db/x", "postgresql+asyncpg://u:hunter2@db:notaport/x"):
+        with pytest.raises(UnsupportedDatabase) as caught:
+            create_engine(url)
+        assert "hunter2" not in str(caught.value)

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.errors import ConfigError
-from bot.settings import ids
+from bot.errors import SettingsError
+from bot.settings import http_url, ids, integer, secret
 
 VARIABLES = {
     "DISCORD_TOKEN": "bot token: turns Discord on",
@@ -31,27 +31,35 @@ class DiscordSettings:
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> DiscordSettings | None:
-        """Discord's settings; None when Discord is off; :class:`ConfigError` when wrong."""
+        """Discord's settings; None when Discord is off; :class:`SettingsError` when wrong."""
         token = values.get("DISCORD_TOKEN") or None
         api = (values.get("DISCORD_API_URL") or "").rstrip("/") or None
         gateway = values.get("DISCORD_GATEWAY_URL") or None
-        if api and not api.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"DISCORD_API_URL must be an http(s) URL with the API version, like "
-                f"https://discord.com/api/v10, not {api!r}"
+        if token:
+            secret("DISCORD_TOKEN", token)
+        if api:
+            http_url(
+                "DISCORD_API_URL",
+                api,
+                "an http(s) URL with the API version, like https://discord.com/api/v10",
             )
-        if gateway and not gateway.startswith(("ws://", "wss://")):
-            raise ConfigError(f"DISCORD_GATEWAY_URL must be a ws(s):// URL, not {gateway!r}")
-        count_text = (values.get("DISCORD_SHARD_COUNT") or "").strip()
-        if count_text and not (count_text.isdigit() and int(count_text) > 0):
-            raise ConfigError(f"DISCORD_SHARD_COUNT must be a positive number, not {count_text!r}")
-        count = int(count_text) if count_text else None
+        if gateway:
+            http_url(
+                "DISCORD_GATEWAY_URL", gateway, "a ws(s):// URL, like wss://gateway.discord.gg/"
+            )
+        count_text = values.get("DISCORD_SHARD_COUNT") or ""
+        count = integer(count_text, digits=6) if count_text.strip() else None
+        if count_text.strip() and not (count is not None and count > 0):
+            raise SettingsError(
+                "DISCORD_SHARD_COUNT must be a positive number (at most 999999), "
+                f"not {count_text[:20]!r}"
+            )
         shard_ids = ids("DISCORD_SHARD_IDS", values.get("DISCORD_SHARD_IDS")) or None
         if shard_ids is not None:
             if count is None:
-                raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total)")
+                raise SettingsError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the total)")
             if any(i >= count for i in shard_ids):
-                raise ConfigError(
+                raise SettingsError(
                     f"DISCORD_SHARD_IDS run from 0 to DISCORD_SHARD_COUNT - 1 ({count - 1})"
                 )
         guild_ids = ids("DISCORD_GUILD_IDS", values.get("DISCORD_GUILD_IDS"))

@@ -10,8 +10,10 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ConfigError
+from bot.errors import SettingsError
 from bot.plugins import Check, CliCommand, Host
+from bot.settings import http_url
+from bot.settings import secret as check_secret
 
 if TYPE_CHECKING:
     from adapters.slack.app import SlackAdapter
@@ -38,25 +40,34 @@ class SlackSettings:
 
     @classmethod
     def from_env(cls, values: Mapping[str, str]) -> SlackSettings | None:
-        """Slack's settings; None when Slack is off; :class:`ConfigError` when wrong."""
+        """Slack's settings; None when Slack is off; :class:`SettingsError` when wrong."""
         token = values.get("SLACK_BOT_TOKEN") or None
         secret = values.get("SLACK_SIGNING_SECRET") or None
         app_token = values.get("SLACK_APP_TOKEN") or None
         url = values.get("SLACK_API_URL") or None
+        for name, value in (
+            ("SLACK_BOT_TOKEN", token),
+            ("SLACK_SIGNING_SECRET", secret),
+            ("SLACK_APP_TOKEN", app_token),
+        ):
+            if value:
+                check_secret(name, value)
         if token and not (secret or app_token):
-            raise ConfigError(
+            raise SettingsError(
                 "SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not: HTTP mode needs the "
                 "signing secret (Basic Information → App Credentials), or set SLACK_APP_TOKEN "
                 "for Socket Mode"
             )
         if (secret or app_token) and not token:
-            raise ConfigError("SLACK_SIGNING_SECRET/SLACK_APP_TOKEN need SLACK_BOT_TOKEN (xoxb-…)")
+            raise SettingsError(
+                "SLACK_SIGNING_SECRET/SLACK_APP_TOKEN need SLACK_BOT_TOKEN (xoxb-…)"
+            )
         if token and not token.startswith("xoxb-"):
-            raise ConfigError("SLACK_BOT_TOKEN should be a bot token, starting with xoxb-")
+            raise SettingsError("SLACK_BOT_TOKEN should be a bot token, starting with xoxb-")
         if app_token and not app_token.startswith("xapp-"):
-            raise ConfigError("SLACK_APP_TOKEN should be an app-level token, starting with xapp-")
-        if url and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {url!r}")
+            raise SettingsError("SLACK_APP_TOKEN should be an app-level token, starting with xapp-")
+        if url:
+            http_url("SLACK_API_URL", url, "an http(s) URL, like https://slack.com/api/")
         if url and not url.endswith("/"):
             url += "/"
         if token is None:
