@@ -132,7 +132,10 @@ def names_mention(token: str) -> bool:
     [
         ("[people.'Bob Smith']\nname = 'Bob'\n", "'Bob Smith' is not a person's name"),
         ("[people.Bob]\nname = 'Bob'\n", "write the person key 'Bob' in lowercase: 'bob'"),
-        ("[incident]\ncommander = 'Bob'\n[people.bob]\nname = 'B'\n", "names 'Bob', who is"),
+        (
+            "[incident]\ncommander = 'Bob'\n[people.bob]\nname = 'B'\n",
+            '"Bob" is not under [people]',
+        ),
         (
             "[severities.SEV1]\nlabel = 'critical'\n[severities.SEV2]\nlabel = 'sev1'\n",
             "SEV2's label 'sev1' would mean SEV1",
