@@ -29,6 +29,10 @@ from bot.wiring import Wiring
 log = logging.getLogger(__name__)
 
 
+def no_longer_valid(what: str) -> str:
+    return f"this {what} is no longer valid: it is from an older card or version of Tocsin."
+
+
 class Dispatcher:
     def __init__(self, wiring: Wiring, service: IncidentService) -> None:
         self._w = wiring
@@ -69,10 +73,7 @@ class Dispatcher:
         async def run() -> Reply:
             spec = self._w.registry.by_key(action.name)
             if spec is None:
-                raise UserError(
-                    f"that button ({action.name}) is not one Tocsin knows; it may be from an "
-                    "older version."
-                )
+                raise UserError(no_longer_valid("form" if action.values else "button"))
             if action.values:
                 fields = dict(action.values)
                 if action.incident_id is not None:
@@ -90,6 +91,16 @@ class Dispatcher:
             return await self._invoke(invocation, actor, platform)
 
         return await self._guard(platform, run)
+
+    def no_longer_valid(self, platform_name: str, what: str) -> Reply:
+        """The answer to a ``what`` (button, form, command) that Tocsin does not know (an
+        old card, a removed action, a form from before a restart): every interaction gets
+        one, so that the platform never says it failed."""
+        platform = self._w.platforms[platform_name]
+        text = self._w.presenter.render(
+            platform, "error", message=no_longer_valid(what), error_id=None
+        )
+        return Reply(text, ok=False)
 
     async def channel_event(self, event: ChannelEvent) -> bool:
         """Capture a message, edit, deletion, pin or arrival in an incident's channel onto

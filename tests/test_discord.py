@@ -306,6 +306,33 @@ async def test_work_slower_than_the_deadline_is_deferred_then_answered(rig: Rig)
     assert any("INC-1 acknowledged" in text for text in said)
 
 
+async def test_buttons_forms_and_commands_tocsin_does_not_know_are_answered(rig: Rig) -> None:
+    """Discord shows "This interaction failed" for any interaction left unanswered."""
+    await rig.slash("declare", title="Database is down")
+    stale = ["tocsin:nope:999", "tocsin:ack:abc", "tocsin:ack:1234567890", "elsewhere:1"]
+    old_card = rig.fake.old_message(ANNOUNCE_ID, [*stale, "tocsin:form:status:1:5"])
+    for custom_id in [*stale, "tocsin:form:status:1:5"]:
+        click = await rig.answered(await rig.fake.click(BOB, old_card, custom_id))
+        assert click.kind == 4 and click.ephemeral, custom_id
+        assert "this button is no longer valid" in click.texts()[0], custom_id
+    for custom_id in ["nope", "tocsin:nope:1"]:
+        modal = {"custom_id": custom_id, "title": "Old", "components": []}
+        form = await rig.answered(await rig.fake.submit(BOB, ANNOUNCE_ID, modal, {}))
+        assert form.kind == 4 and form.ephemeral, custom_id
+        assert "this form is no longer valid" in form.texts()[0], custom_id
+    command_id = rig.fake.command([])["id"]
+    for name, sub in [("incident", "frobnicate"), ("pager", "page")]:
+        options = [{"type": 1, "name": sub, "options": []}]
+        data = {"id": command_id, "name": name, "type": 1, "options": options}
+        typed = await rig.answered(await rig.fake.interact(2, data, BOB, ANNOUNCE_ID))
+        assert typed.kind == 4 and typed.ephemeral, name
+        assert "this command is no longer valid" in typed.texts()[0], name
+        options[0]["options"] = [{"type": 3, "name": "x", "value": "", "focused": True}]
+        completing = await rig.answered(await rig.fake.interact(4, data, BOB, ANNOUNCE_ID))
+        assert completing.kind == 8 and completing.data["choices"] == []
+    assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
+
+
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
     fake = FakeDiscord()
     await fake.start()
