@@ -9,6 +9,7 @@ twice records it once.
 
 from __future__ import annotations
 
+from bot.commands.values import clean
 from bot.identity import Person
 from bot.inbound import ChannelEvent
 from bot.timeline import record
@@ -46,7 +47,7 @@ class ChannelCapture:
         earlier: list[TimelineEvent],
     ) -> bool:
         original = next((e for e in earlier if e.kind == "message"), None)
-        text = event.text[:TEXT_LIMIT]
+        text = clean(event.text)[:TEXT_LIMIT]
         if event.kind in ("message", "joined"):
             if any(e.kind == event.kind for e in earlier):
                 return False

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.commands.values import shown
 from bot.errors import UserError
 from bot.identity import Actor, Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC, subject
@@ -158,7 +159,7 @@ class IncidentService:
             return service
         if service not in self._w.config.services:
             known = ", ".join(self._w.config.services)
-            raise UserError(f"there is no service '{service}'; the services are: {known}.")
+            raise UserError(f"there is no service '{shown(service)}'; the services are: {known}.")
         return service
 
     def _commander(self, declarer: Person) -> Person:
