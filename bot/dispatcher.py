@@ -16,7 +16,7 @@ from bot.commands.call import Call, Services
 from bot.commands.help import help_reply
 from bot.commands.parse import Invocation, Parser, UnknownCommand
 from bot.commands.registry import CommandSpec
-from bot.commands.values import mentions_incident, shown
+from bot.commands.values import mentions_incident
 from bot.errors import PlatformError, UserError
 from bot.identity import Actor, Person
 from bot.inbound import Action, ChannelEvent, Command
@@ -206,7 +206,7 @@ class Dispatcher:
     async def _person(self, platform: ChatPlatform, token: str) -> Person:
         user_id = platform.parse_mention(token)
         if user_id is None:
-            raise UserError(f"'{shown(token)}' is not a person; mention them, like @name.")
+            raise UserError(f"'{token}' is not a person; mention them, like @name.")
         return self._w.directory.person(platform.name, await platform.resolve_user(user_id))
 
     async def _guard(self, platform: ChatPlatform, run: Callable[[], Awaitable[Reply]]) -> Reply:

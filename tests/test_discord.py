@@ -212,6 +212,28 @@ async def test_mass_mentions_in_user_text_never_ping(rig: Rig) -> None:
         assert message["allowed_mentions"]["parse"] == ["users"], message
 
 
+async def test_control_characters_typed_or_said_never_get_in(rig: Rig) -> None:
+    # On PostgreSQL the NUL made the declare fail; ESC, BEL and U+202E reached the card.
+    await rig.slash(
+        "declare", title="Disk\x00 full\u202e on\x1b[2J db\x07", description="one\x00\r\ntwo"
+    )
+    room = int(rig.room()["id"])
+    said = await rig.fake.say(BOB, room, "look\x00 at\u2066 this\x85")
+
+    async def captured() -> bool:
+        return any(e.kind == "message" for e in (await rig.core.wiring.views.full(1)).events)
+
+    await eventually(captured)
+    full = await rig.core.wiring.views.full(1)
+    assert full.incident.title == "Disk full on[2J db"
+    assert full.incident.description == "one\ntwo"
+    assert [e.text for e in full.events if e.kind == "message"] == ["look at this"]
+    assert rig.card(room)["embeds"][0]["title"] == "INC-1 · Disk full on[2J db"
+    rig.fake.messages.pop(said)  # Bob's own message, as he typed it
+    for text in rig.fake.everything_said():
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
+
+
 async def test_services_autocomplete_from_the_config(database_url: str, tmp_path: Any) -> None:
     config = tmp_path / "tocsin.toml"
     config.write_text("[services.api]\n[services.database]\n[services.dashboards]\n")

@@ -9,9 +9,18 @@ from datetime import timedelta
 
 import pytest
 
+from bot.app import open_core
+from bot.commands import default_registry
+from bot.commands.parse import Parser
+from bot.commands.registry import Arg
 from bot.commands.values import SHOWN_MAX, clean
+from bot.config import TocsinConfig
+from bot.errors import UserError
+from bot.identity import Actor, Person
 from bot.inbound import ChannelEvent, Command
 from bot.platform import UserRef
+from bot.settings import Settings
+from bot.testing import RecordingPlatform
 from tests.conftest import Chat
 
 CONTROLS = "\x00\x07\x08\x0b\x0c\x1b\x7f\x85\x9f\u202a\u202e\u2066\u2069"
@@ -55,17 +64,20 @@ async def test_control_characters_never_reach_the_database_or_the_chat(chat: Cha
         options={"incident": "INC-1\x00\u202e"},
     )
     assert (await chat.core.dispatcher.command(typed_options)).ok
+    assert (await chat.run("update INC-1\u2069 still\x00 looking", channel=room)).ok
     unknown = await chat.run("wh\x1b[2Jat\u202e\x00")
     assert not unknown.ok and "wh[2Jat" in unknown.text
 
     full = await chat.core.wiring.views.full(1)
     assert full.incident.title == "Disk full on[2J db-1"
     assert full.incident.description == "ab"
-    texts = {e.kind: e.text for e in full.events}
-    assert texts["note"] == "first line\nsecond line"
-    assert texts["task_added"] == "fix the disk now"
-    assert texts["update"] == "line one\nline two"
-    assert texts["message"] == "look at this\nnow"
+    texts: dict[str, list[str]] = {}
+    for event in full.events:
+        texts.setdefault(event.kind, []).append(event.text)
+    assert texts["note"] == ["first line\nsecond line"]
+    assert texts["task_added"] == ["fix the disk now"]
+    assert texts["update"] == ["line one\nline two", "still looking"]
+    assert texts["message"] == ["look at this\nnow"]
     assert "Mallory" in [e.actor_name for e in full.events]
     stored = [full.incident.title, full.incident.description]
     stored += [f"{e.actor_name} {e.text}" for e in full.events]
@@ -108,3 +120,44 @@ async def test_an_error_echoes_at_most_a_few_dozen_characters_of_what_was_typed(
     assert 0 < longest <= SHOWN_MAX, reply.text[:300]
     assert f"{echoed * longest}…" in reply.text
     assert len(reply.text) < 2000, len(reply.text)
+
+
+def test_the_parsers_other_refusals_echo_short_too() -> None:
+    config = TocsinConfig.model_validate({"services": {"api": {}}})
+    parser = Parser(default_registry(), config)
+    spec = parser.registry.get("incident", ("declare",))
+    assert spec is not None
+    long = "x" * LONG
+    refusals = [
+        lambda: parser.parse("incident", f"declare db --service {long}", is_mention=bool),
+        lambda: parser.convert(spec, Arg("for", "duration", "how long"), long, bool),
+        lambda: parser.build("incident", "ack", {"incident": long}, bool),
+        lambda: parser.build("incident", f"declare {long}", {}, bool),
+    ]
+    for refuse in refusals:
+        with pytest.raises(UserError) as caught:
+            refuse()
+        said = str(caught.value)
+        longest = max(len(run) for run in re.findall("x+", said))
+        assert longest <= SHOWN_MAX and "x…" in said, said[:200]
+
+
+async def test_the_incident_service_refuses_an_unknown_service_briefly(
+    settings: Settings, platform: RecordingPlatform
+) -> None:
+    config = TocsinConfig.model_validate({"services": {"api": {}}})
+    core = await open_core(settings, {platform.name: platform}, config=config)
+    try:
+        with pytest.raises(UserError) as caught:
+            await core.service.declare(
+                Actor(platform.name, Person("alice", "Alice")),
+                title="Slow",
+                severity=None,
+                service="x" * LONG,
+                description="",
+                platform=platform.name,
+            )
+        said = str(caught.value)
+        assert "x" * SHOWN_MAX + "…" in said and len(said) < 200, said[:200]
+    finally:
+        await core.aclose()
