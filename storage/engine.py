@@ -74,16 +74,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # commits), and spares an fsync per commit: a change is two short transactions.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-    # The driver would begin a transaction only at the first write, so what a transaction
-    # read first could change under it; Tocsin begins them itself (_sqlite_begin).
-    dbapi_connection.isolation_level = None
 
 
 def _sqlite_begin(connection: Any) -> None:
-    """A write transaction (a session's ``begin()``, in its write turn) takes SQLite's
-    write lock at once, waiting for another process's to end, so that nothing it reads
-    changes before it commits: two processes never give out the same task number, nor
-    bump an incident's version from the same value. Reads begin deferred."""
+    """Begin SQLite's transactions here: the driver would begin one only at its first
+    write, so what it read first could change under it. A write transaction (a session's
+    ``begin()``, in its write turn) takes SQLite's write lock at once, waiting for another
+    process's to end, so that nothing it reads changes before it commits: two processes
+    never give out the same task number, nor bump an incident's version from the same
+    value. Reads begin deferred."""
     connection.exec_driver_sql("BEGIN IMMEDIATE" if writing.get() else "BEGIN")
 
 
