@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.capture import ChannelCapture
+from bot.capture import ChannelCapture, HeldEvents
 from bot.commands.call import Call, Services
 from bot.commands.help import help_reply
 from bot.commands.parse import Invocation, Parser, UnknownCommand
@@ -39,6 +39,9 @@ class Dispatcher:
         self.parser = Parser(wiring.registry, wiring.config)
         self.services = Services(wiring, service, self.parser)
         self._capture = ChannelCapture(wiring)
+        self.held_events = HeldEvents(self._capture.capture)
+        """Channel events of platforms that never send one again, held while the database
+        does not answer (the Discord adapter captures through it)."""
 
     async def command(self, command: Command) -> Reply:
         platform = self._w.platforms[command.platform]

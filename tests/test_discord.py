@@ -14,6 +14,8 @@ from typing import Any
 
 import discord.http
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 
 from adapters.discord.app import DiscordAdapter
 from adapters.discord.plugin import discord_platform, mount_discord
@@ -23,6 +25,7 @@ from bot.config import load_config
 from bot.errors import ConfigError
 from bot.plugins import config_models, discover
 from bot.settings import Settings
+from bot.web import make_web_app
 from tests.cli import spawn, tocsin, tocsin_env
 from tests.fakes.discord_api import (
     ALICE,
@@ -33,6 +36,7 @@ from tests.fakes.discord_api import (
     FakeDiscord,
     Interaction,
 )
+from tests.fakes.tcp_proxy import Proxy
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
@@ -290,6 +294,69 @@ async def test_messages_edits_deletions_and_pins_reach_the_timeline(rig: Rig) ->
     assert not any("not an incident channel" in (e.text or "") for e in events)
     # The bot's own messages (the card, its pin notice) are never captured.
     assert all(e.actor_name != "Tocsin" for e in events)
+
+
+async def test_chat_while_the_database_is_down_is_stored_once_it_is_back(
+    database_url: str,
+) -> None:
+    """Discord's gateway never sends an event again: Tocsin holds what it cannot store."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("a SQLite file does not go away the way a database server does")
+    url = make_url(database_url)
+    proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    fake = FakeDiscord()
+    await fake.start()
+    core, bot = await start(fake.settings(through))
+    held = core.dispatcher.held_events
+    held.limit, held.retry_after = 3, 3600.0  # no retry by the clock: the next event tries
+
+    async def said() -> list[tuple[str, str]]:
+        events = (await core.wiring.views.full(1)).events
+        return [(e.kind, e.text) for e in events if e.kind in ("message", "edit")]
+
+    try:
+        declare = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Disk full")
+        await asyncio.wait_for(declare.answered.wait(), 15)
+        await bot.drain()
+        await core.settle()
+        room = int(next(c for c in fake.channels.values() if c.get("parent_id"))["id"])
+        await proxy.cut()
+        first = await fake.say(BOB, room, "one")
+        await fake.say(BOB, room, "two")
+        await fake.edit(first, "one, edited")
+        await fake.say(BOB, room, "four: no room left for it")
+        await eventually(lambda: _true(held.held == 3 and held.dropped == 1))
+        await proxy.restore()
+        await fake.say(BOB, room, "five")  # stored after the three held, in their order
+        await eventually(lambda: _true(held.held == 0))
+        assert await said() == [
+            ("message", "one"),
+            ("message", "two"),
+            ("edit", "one, edited"),
+            ("message", "five"),
+        ]
+
+        held.retry_after = 0.05  # now nothing more is said: the retries store it
+        await proxy.cut()
+        await fake.say(ALICE, room, "six")
+        await eventually(lambda: _true(held.held == 1))
+        await proxy.restore()
+        await eventually(lambda: _true(held.held == 0), within=30)
+        assert (await said())[-1] == ("message", "six")
+        async with TestClient(TestServer(make_web_app(core))) as http:
+            metrics = await (await http.get("/metrics")).text()
+        assert "tocsin_messages_dropped_total 1\n" in metrics
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()
+        await proxy.cut()
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 async def test_export_attaches_the_timeline(rig: Rig) -> None:

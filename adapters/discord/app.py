@@ -307,11 +307,12 @@ class DiscordAdapter:
             oldest.stop()
 
     # Channel capture. Each handler takes the lock first, so events are recorded in the
-    # order Discord sent them (an edit never overtakes its message).
+    # order Discord sent them (an edit never overtakes its message). The gateway never
+    # sends an event again: one the database cannot take now is held until it can.
 
     async def _capture(self, event: ChannelEvent | None) -> None:
         if event is not None:
-            await self._dispatcher.channel_event(event)
+            await self._dispatcher.held_events.put(event)
 
     async def on_message(self, message: discord.Message) -> None:
         async with self._capture_lock:
