@@ -14,15 +14,14 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError
 
 from bot.commands.values import clean
 from bot.identity import Person
 from bot.inbound import ChannelEvent
 from bot.timeline import record
 from bot.wiring import Wiring
-from storage.errors import StorageError
+from storage.errors import UNAVAILABLE
 from storage.models import Incident, TimelineEvent
 from storage.repo import Store
 
@@ -200,13 +199,11 @@ class HeldEvents:
 
 
 def _unavailable(exc: Exception) -> bool:
-    """Whether ``exc`` says the database did not answer (hold the event for later), not
-    that it refused this event (a value too long for its column, a constraint: it would
-    be refused again, and hold every event after it)."""
-    if isinstance(exc, OSError | StorageError | PoolTimeout | OperationalError | InterfaceError):
-        return True  # no connection (refused, reset, timed out), a locked SQLite file
-    if isinstance(exc, DBAPIError):
-        state = getattr(exc.orig, "sqlstate", None)
-        # PostgreSQL's connection exceptions (08…) and "shutting down / starting up" (57P…)
-        return exc.connection_invalidated or str(state or "").startswith(("08", "57P"))
-    return False
+    """Whether ``exc`` says the database did not answer (hold the event for later: no
+    connection, a timeout, a server shutting down or starting up), not that it refused
+    this event: a value it cannot store, a constraint, a missing table (SQLSTATE classes
+    22, 23, 42), which would be refused again and hold up every event after it."""
+    if not isinstance(exc, UNAVAILABLE):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) if isinstance(exc, DBAPIError) else None
+    return str(state or "")[:2] not in ("22", "23", "42")

@@ -338,8 +338,8 @@ async def test_chat_while_the_database_is_down_is_stored_once_it_is_back(
             ("message", "five"),
         ]
 
-        held.retry_after = 0.05  # now nothing more is said: the retries store it
-        await proxy.cut()
+        held.retry_after, held.wait = 0.05, 0.5  # nothing more is said: the retries store it
+        await proxy.hang()  # and the database does not refuse: it does not answer at all
         await fake.say(ALICE, room, "six")
         await eventually(lambda: _true(held.held == 1))
         await proxy.restore()

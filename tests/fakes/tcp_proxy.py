@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that can be cut and restored: a database server going away
-(every connection dropped, new ones refused) and coming back, on the same port."""
+(every connection dropped, new ones refused), or hanging (connections taken, never
+answered), and coming back, on the same port."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class Proxy:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._hanging = False
         self.port = 0
 
     async def start(self) -> None:
@@ -28,10 +30,21 @@ class Proxy:
             writer.transport.abort()
         self._writers.clear()
 
+    async def hang(self) -> None:
+        """The server hangs: connections dropped, new ones taken and never answered."""
+        await self.cut()
+        self._hanging = True
+        await self.start()
+
     async def restore(self) -> None:
+        await self.cut()
+        self._hanging = False
         await self.start()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._hanging:
+            self._writers.add(writer)
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
