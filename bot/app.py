@@ -76,6 +76,7 @@ class Core:
 
     async def aclose(self, grace: float = 5.0) -> None:
         try:
+            await self.dispatcher.held_events.close()
             if self.worker is not None:
                 await self.worker.stop(grace)
         finally:

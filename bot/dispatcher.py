@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.capture import ChannelCapture
+from bot.capture import ChannelCapture, HeldEvents
 from bot.commands.call import Call, Services
 from bot.commands.help import help_reply
 from bot.commands.parse import Invocation, Parser, UnknownCommand
@@ -29,12 +29,19 @@ from bot.wiring import Wiring
 log = logging.getLogger(__name__)
 
 
+def no_longer_valid(what: str) -> str:
+    return f"this {what} is no longer valid: it is from an older card or version of Tocsin."
+
+
 class Dispatcher:
     def __init__(self, wiring: Wiring, service: IncidentService) -> None:
         self._w = wiring
         self.parser = Parser(wiring.registry, wiring.config)
         self.services = Services(wiring, service, self.parser)
         self._capture = ChannelCapture(wiring)
+        self.held_events = HeldEvents(self._capture.capture)
+        """Channel events of platforms that never send one again, held while the database
+        does not answer (the Discord adapter captures through it)."""
 
     async def command(self, command: Command) -> Reply:
         platform = self._w.platforms[command.platform]
@@ -69,10 +76,7 @@ class Dispatcher:
         async def run() -> Reply:
             spec = self._w.registry.by_key(action.name)
             if spec is None:
-                raise UserError(
-                    f"that button ({action.name}) is not one Tocsin knows; it may be from an "
-                    "older version."
-                )
+                raise UserError(no_longer_valid("form" if action.values else "button"))
             if action.values:
                 fields = dict(action.values)
                 if action.incident_id is not None:
@@ -97,6 +101,16 @@ class Dispatcher:
             return await self._invoke(invocation, actor, platform)
 
         return await self._guard(platform, run)
+
+    def no_longer_valid(self, platform_name: str, what: str) -> Reply:
+        """The answer to a ``what`` (button, form, command) that Tocsin does not know (an
+        old card, a removed action, a form from before a restart): every interaction gets
+        one, so that the platform never says it failed."""
+        platform = self._w.platforms[platform_name]
+        text = self._w.presenter.render(
+            platform, "error", message=no_longer_valid(what), error_id=None
+        )
+        return Reply(text, ok=False)
 
     async def channel_event(self, event: ChannelEvent) -> bool:
         """Capture a message, edit, deletion, pin or arrival in an incident's channel onto

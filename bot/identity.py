@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.commands.values import clean
 from bot.config import TocsinConfig
 from bot.platform import ChannelRef, UserRef
 
@@ -57,7 +58,9 @@ class Directory:
         else:
             key = self._by_platform_id.get((platform, user.id), f"{platform}:{user.id}")
         configured = self._config.people.get(key)
-        return Person(key=key, name=configured.name if configured else user.name)
+        # A display name is user text like any other: no control characters.
+        name = configured.name if configured else clean(user.name, multiline=False)
+        return Person(key=key, name=name)
 
     def known(self, key: str) -> Person | None:
         configured = self._config.people.get(key)

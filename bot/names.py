@@ -21,6 +21,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from bot.commands.values import shown
 from bot.errors import UserError
 
 PERSON_MAX = 64
@@ -38,7 +39,7 @@ def person_problem(name: str) -> str | None:
     if len(name) > PERSON_MAX:
         return f"a person's name is at most {PERSON_MAX} characters"
     if not _PERSON.fullmatch(name.lower()):
-        return f"'{_shown(name)}' is not a person's name: a name is {PERSON_RULE}"
+        return f"'{shown(name)}' is not a person's name: a name is {PERSON_RULE}"
     return None
 
 
@@ -60,7 +61,7 @@ def channel_problem(name: str) -> str | None:
     if len(name) > CHANNEL_MAX:
         return f"a channel's name is at most {CHANNEL_MAX} characters"
     if not _CHANNEL.fullmatch(name.lower()):
-        return f"'{_shown(name)}' is not a channel name: a channel name is {CHANNEL_RULE}"
+        return f"'{shown(name)}' is not a channel name: a channel name is {CHANNEL_RULE}"
     return None
 
 
@@ -86,7 +87,7 @@ def configured(typed: str, known: Iterable[str], what: str) -> str:
     close = suggestions(word, names)
     hint = f" Did you mean {' or '.join(close)}?" if close else ""
     raise UserError(
-        f"there is no {what} '{_shown(word)}'.{hint} The {what}s are: {', '.join(names)}."
+        f"there is no {what} '{shown(word)}'.{hint} The {what}s are: {', '.join(names)}."
     )
 
 
@@ -108,7 +109,3 @@ def _abbreviates(short: str, name: str) -> bool:
     """Whether ``short``'s letters appear in ``name`` in order (``ops`` in ``operations``)."""
     rest = iter(name)
     return all(ch in rest for ch in short)
-
-
-def _shown(typed: str, most: int = 30) -> str:
-    return typed if len(typed) <= most else typed[:most] + "…"

@@ -76,6 +76,7 @@ def make_web_app(core: Core) -> web.Application:
             "# TYPE tocsin_info gauge",
             f'tocsin_info{{version="{__version__}"}} 1',
         ]
+        lines += _dropped(core)
         return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
 
     app = web.Application()
@@ -139,3 +140,13 @@ def _from_database(seen: dict[tuple[int, str], int], by_status: dict[str, int]) 
         *(f'tocsin_jobs{{status="{s}"}} {by_status.get(s, 0)}' for s in _JOB_STATUSES),
     ]
     return lines
+
+
+def _dropped(core: Core) -> list[str]:
+    """Channel events dropped because too many were held while the database was down."""
+    return [
+        "# HELP tocsin_messages_dropped_total Chat messages, edits, deletions and pins not "
+        "captured: the database was down and too many were held already.",
+        "# TYPE tocsin_messages_dropped_total counter",
+        f"tocsin_messages_dropped_total {core.dispatcher.held_events.dropped}",
+    ]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.errors import DatabaseUnreachable, UnsupportedDatabase
-from storage.turns import Turn, WriteTurns
+from storage.turns import Turn, WriteTurns, writing
 
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
@@ -61,6 +61,7 @@ def create_engine(url: str) -> AsyncEngine:
         ) from exc
     if parsed.drivername.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -73,6 +74,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # commits), and spares an fsync per commit: a change is two short transactions.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Begin SQLite's transactions here: the driver would begin one only at its first
+    write, so what it read first could change under it. A write transaction (a session's
+    ``begin()``, in its write turn) takes SQLite's write lock at once, waiting for another
+    process's to end, so that nothing it reads changes before it commits: two processes
+    never give out the same task number, nor bump an incident's version from the same
+    value. Reads begin deferred."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if writing.get() else "BEGIN")
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

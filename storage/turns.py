@@ -4,7 +4,8 @@ SQLite has one writer. Left to its own busy handler, writers that find the datab
 sleep and try again, longer each time, so a burst of writes turns into waits of seconds.
 Within one process they can instead queue, each starting the moment the last one ends; and
 a person's request (a command's facts) goes before the worker's background writes, which
-nobody is waiting on. Across processes, SQLite's own lock and busy timeout still apply.
+nobody is waiting on. Across processes, SQLite's own lock and busy timeout still apply: a
+write transaction begins IMMEDIATE, so it waits for that lock before it reads anything.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any
 
 background: ContextVar[bool] = ContextVar("background", default=False)
 """Set in the worker's tasks: their writes wait for the requests' writes."""
+
+writing: ContextVar[bool] = ContextVar("writing", default=False)
+"""Set while a write turn is held: its transaction begins IMMEDIATE (:mod:`storage.engine`),
+taking SQLite's write lock before it reads, so that another process cannot change what it
+read before it writes (the next task's number, an incident's version)."""
 
 
 class WriteTurns:
@@ -54,15 +60,23 @@ class Turn:
     def __init__(self, turns: WriteTurns, begin: Any) -> None:
         self._turns, self._begin = turns, begin
         self._transaction: Any = None
+        self._writing: Token[bool] | None = None
 
     async def __aenter__(self) -> Any:
         await self._turns.acquire()
+        self._writing = writing.set(True)
         try:
             self._transaction = self._begin()
             return await self._transaction.__aenter__()
         except BaseException:
-            self._turns.release()
+            self._done()
             raise
+
+    def _done(self) -> None:
+        if self._writing is not None:
+            writing.reset(self._writing)
+            self._writing = None
+        self._turns.release()
 
     async def __aexit__(
         self,
@@ -73,4 +87,4 @@ class Turn:
         try:
             return bool(await self._transaction.__aexit__(kind, error, trace))
         finally:
-            self._turns.release()
+            self._done()

@@ -77,3 +77,38 @@ async def test_user_text_in_captured_messages_cannot_ping_or_format(chat: Chat) 
     timeline = (await chat.run("timeline", channel=chat.channel(1))).text
     assert "@everyone" not in timeline
     assert r"\*\*look\*\* \<!channel\>" in timeline
+
+
+async def test_an_event_the_database_refuses_is_not_held_and_holds_nothing_up(
+    chat: Chat,
+) -> None:
+    """Only the database not answering holds events; one it refuses (here a key longer
+    than its column, which PostgreSQL refuses) is logged and the next goes through."""
+    await chat.run("declare Payments failing")
+    held = chat.core.dispatcher.held_events
+    refused = ChannelEvent(
+        chat.platform.name,
+        chat.channel(1).id,
+        "message",
+        "m1",
+        UserRef("u" * 300, "Someone"),
+        chat.clock.now(),
+        "refused on PostgreSQL",
+    )
+    await held.put(refused)
+    assert held.held == 0
+    assert await happened(chat, "message", "m2", "after it")
+    await held.put(
+        ChannelEvent(
+            chat.platform.name,
+            chat.channel(1).id,
+            "message",
+            "m3",
+            UserRef("bob", "Bob"),
+            chat.clock.now(),
+            "and this",
+        )
+    )
+    assert held.held == 0 and held.dropped == 0
+    texts = [e.text for e in (await chat.core.wiring.views.full(1)).events]
+    assert "after it" in texts and "and this" in texts

@@ -14,6 +14,8 @@ from typing import Any
 
 import discord.http
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy.engine import make_url
 
 from adapters.discord.app import DiscordAdapter
 from adapters.discord.plugin import discord_platform, mount_discord
@@ -23,6 +25,7 @@ from bot.config import load_config
 from bot.errors import ConfigError
 from bot.plugins import config_models, discover
 from bot.settings import Settings
+from bot.web import make_web_app
 from tests.cli import spawn, tocsin, tocsin_env
 from tests.fakes.discord_api import (
     ALICE,
@@ -33,6 +36,7 @@ from tests.fakes.discord_api import (
     FakeDiscord,
     Interaction,
 )
+from tests.fakes.tcp_proxy import Proxy
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
@@ -241,6 +245,28 @@ async def test_mass_mentions_in_user_text_never_ping(rig: Rig) -> None:
         assert message["allowed_mentions"]["parse"] == ["users"], message
 
 
+async def test_control_characters_typed_or_said_never_get_in(rig: Rig) -> None:
+    # On PostgreSQL the NUL made the declare fail; ESC, BEL and U+202E reached the card.
+    await rig.slash(
+        "declare", title="Disk\x00 full\u202e on\x1b[2J db\x07", description="one\x00\r\ntwo"
+    )
+    room = int(rig.room()["id"])
+    said = await rig.fake.say(BOB, room, "look\x00 at\u2066 this\x85")
+
+    async def captured() -> bool:
+        return any(e.kind == "message" for e in (await rig.core.wiring.views.full(1)).events)
+
+    await eventually(captured)
+    full = await rig.core.wiring.views.full(1)
+    assert full.incident.title == "Disk full on[2J db"
+    assert full.incident.description == "one\ntwo"
+    assert [e.text for e in full.events if e.kind == "message"] == ["look at this"]
+    assert rig.card(room)["embeds"][0]["title"] == "INC-1 · Disk full on[2J db"
+    rig.fake.messages.pop(said)  # Bob's own message, as he typed it
+    for text in rig.fake.everything_said():
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", text)
+
+
 async def test_services_autocomplete_from_the_config(database_url: str, tmp_path: Any) -> None:
     config = tmp_path / "tocsin.toml"
     config.write_text("[services.api]\n[services.database]\n[services.dashboards]\n")
@@ -310,6 +336,69 @@ async def test_a_long_list_comes_in_messages_discord_takes(rig: Rig) -> None:
     assert answer.ephemeral
 
 
+async def test_chat_while_the_database_is_down_is_stored_once_it_is_back(
+    database_url: str,
+) -> None:
+    """Discord's gateway never sends an event again: Tocsin holds what it cannot store."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("a SQLite file does not go away the way a database server does")
+    url = make_url(database_url)
+    proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    through = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    fake = FakeDiscord()
+    await fake.start()
+    core, bot = await start(fake.settings(through))
+    held = core.dispatcher.held_events
+    held.limit, held.retry_after = 3, 3600.0  # no retry by the clock: the next event tries
+
+    async def said() -> list[tuple[str, str]]:
+        events = (await core.wiring.views.full(1)).events
+        return [(e.kind, e.text) for e in events if e.kind in ("message", "edit")]
+
+    try:
+        declare = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Disk full")
+        await asyncio.wait_for(declare.answered.wait(), 15)
+        await bot.drain()
+        await core.settle()
+        room = int(next(c for c in fake.channels.values() if c.get("parent_id"))["id"])
+        await proxy.cut()
+        first = await fake.say(BOB, room, "one")
+        await fake.say(BOB, room, "two")
+        await fake.edit(first, "one, edited")
+        await fake.say(BOB, room, "four: no room left for it")
+        await eventually(lambda: _true(held.held == 3 and held.dropped == 1))
+        await proxy.restore()
+        await fake.say(BOB, room, "five")  # stored after the three held, in their order
+        await eventually(lambda: _true(held.held == 0))
+        assert await said() == [
+            ("message", "one"),
+            ("message", "two"),
+            ("edit", "one, edited"),
+            ("message", "five"),
+        ]
+
+        held.retry_after, held.wait = 0.05, 0.5  # nothing more is said: the retries store it
+        await proxy.hang()  # and the database does not refuse: it does not answer at all
+        await fake.say(ALICE, room, "six")
+        await eventually(lambda: _true(held.held == 1))
+        await proxy.restore()
+        await eventually(lambda: _true(held.held == 0), within=30)
+        assert (await said())[-1] == ("message", "six")
+        async with TestClient(TestServer(make_web_app(core))) as http:
+            metrics = await (await http.get("/metrics")).text()
+        assert "tocsin_messages_dropped_total 1\n" in metrics
+    finally:
+        await bot.close()
+        await core.aclose()
+        await fake.close()
+        await proxy.cut()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def test_export_attaches_the_timeline(rig: Rig) -> None:
     await rig.slash("declare", title="Database is down")
     room = int(rig.room()["id"])
@@ -344,6 +433,33 @@ async def test_work_slower_than_the_deadline_is_deferred_then_answered(rig: Rig)
     assert public.deleted  # …then taken away, once the answer is in the channel
     said = [m["content"] for m in rig.fake.in_channel(ANNOUNCE_ID)]
     assert any("INC-1 acknowledged" in text for text in said)
+
+
+async def test_buttons_forms_and_commands_tocsin_does_not_know_are_answered(rig: Rig) -> None:
+    """Discord shows "This interaction failed" for any interaction left unanswered."""
+    await rig.slash("declare", title="Database is down")
+    stale = ["tocsin:nope:999", "tocsin:ack:abc", "tocsin:ack:1234567890", "elsewhere:1"]
+    old_card = rig.fake.old_message(ANNOUNCE_ID, [*stale, "tocsin:form:status:1:5"])
+    for custom_id in [*stale, "tocsin:form:status:1:5"]:
+        click = await rig.answered(await rig.fake.click(BOB, old_card, custom_id))
+        assert click.kind == 4 and click.ephemeral, custom_id
+        assert "this button is no longer valid" in click.texts()[0], custom_id
+    for custom_id in ["nope", "tocsin:nope:1"]:
+        modal = {"custom_id": custom_id, "title": "Old", "components": []}
+        form = await rig.answered(await rig.fake.submit(BOB, ANNOUNCE_ID, modal, {}))
+        assert form.kind == 4 and form.ephemeral, custom_id
+        assert "this form is no longer valid" in form.texts()[0], custom_id
+    command_id = rig.fake.command([])["id"]
+    for name, sub in [("incident", "frobnicate"), ("pager", "page")]:
+        options = [{"type": 1, "name": sub, "options": []}]
+        data = {"id": command_id, "name": name, "type": 1, "options": options}
+        typed = await rig.answered(await rig.fake.interact(2, data, BOB, ANNOUNCE_ID))
+        assert typed.kind == 4 and typed.ephemeral, name
+        assert "this command is no longer valid" in typed.texts()[0], name
+        options[0]["options"] = [{"type": 3, "name": "x", "value": "", "focused": True}]
+        completing = await rig.answered(await rig.fake.interact(4, data, BOB, ANNOUNCE_ID))
+        assert completing.kind == 8 and completing.data["choices"] == []
+    assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
 
 
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:

@@ -9,6 +9,7 @@ it is not done within :attr:`DiscordAdapter.answer_within` the interaction is de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Sequence
@@ -22,7 +23,7 @@ from adapters.discord.client import MESSAGE_CONTENT_OFF, TOKEN_REFUSED
 from adapters.discord.commands import groups
 from adapters.discord.dialect import ALLOWED_MENTIONS
 from adapters.discord.platform import DiscordPlatform, chunks
-from adapters.discord.ui import FORM_PREFIX, CardButton, FormModal
+from adapters.discord.ui import CARD_BUTTON, FORM_PREFIX, CardButton, FormModal
 from bot.background import Background
 from bot.commands.registry import Registry
 from bot.config import TocsinConfig
@@ -64,6 +65,7 @@ class DiscordAdapter:
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
         for group in groups(registry, config, self._on_command, dispatcher.open_incidents):
             self.tree.add_command(group)
+        self.tree.error(self._on_tree_error)
         self.client.add_dynamic_items(CardButton)
         for handler in (
             self.on_tocsin_click,
@@ -189,13 +191,43 @@ class DiscordAdapter:
         self._ask(interaction, self._dispatcher.action(submitted), "form")
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """Every interaction, after discord.py routed it: a form Tocsin no longer knows (it
-        was opened before a restart) is answered here, since nothing else will."""
-        if interaction.type != discord.InteractionType.modal_submit or not interaction.data:
+        """Every interaction, after discord.py routed it. What nothing else will answer is
+        answered here, so that Discord never shows "This interaction failed": a button
+        whose ``custom_id`` is not a card button's (an old card, a removed action), a form
+        opened before a restart, a form Tocsin never opened."""
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        if interaction.type == discord.InteractionType.component:
+            if not CARD_BUTTON.fullmatch(custom_id):
+                self._stale(interaction, "button")
+        elif interaction.type == discord.InteractionType.modal_submit:
+            if not custom_id.startswith(FORM_PREFIX):
+                self._stale(interaction, "form")
+            elif self._open_forms.pop(custom_id, None) is None:
+                self._ask(interaction, _done(Reply(STALE_FORM, ok=False)), "form")
+
+    async def _on_tree_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> None:
+        """A slash command discord.py could not run. One Tocsin no longer has (Discord
+        still shows an older set of commands, or an option that changed) is answered."""
+        stale = (
+            app_commands.CommandNotFound,
+            app_commands.CommandSignatureMismatch,
+            app_commands.TransformerError,
+        )
+        if not isinstance(error, stale):
+            log.error("Discord: a command failed", exc_info=error)
             return
-        custom_id = str(interaction.data.get("custom_id", ""))
-        if custom_id.startswith(FORM_PREFIX) and self._open_forms.pop(custom_id, None) is None:
-            self._ask(interaction, _done(Reply(STALE_FORM, ok=False)), "form")
+        if interaction.type == discord.InteractionType.autocomplete:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.autocomplete([])
+            return
+        self._stale(interaction, "command")
+
+    def _stale(self, interaction: discord.Interaction[Any], what: str) -> None:
+        reply = self._dispatcher.no_longer_valid(translate.PLATFORM, what)
+        self._ask(interaction, _done(reply), what)
 
     def _origin(self, interaction: discord.Interaction[Any]) -> tuple[str, UserRef, ChannelRef]:
         """(platform, who, where) of an interaction: how every Command and Action begins."""
@@ -275,11 +307,12 @@ class DiscordAdapter:
             oldest.stop()
 
     # Channel capture. Each handler takes the lock first, so events are recorded in the
-    # order Discord sent them (an edit never overtakes its message).
+    # order Discord sent them (an edit never overtakes its message). The gateway never
+    # sends an event again: one the database cannot take now is held until it can.
 
     async def _capture(self, event: ChannelEvent | None) -> None:
         if event is not None:
-            await self._dispatcher.channel_event(event)
+            await self._dispatcher.held_events.put(event)
 
     async def on_message(self, message: discord.Message) -> None:
         async with self._capture_lock:

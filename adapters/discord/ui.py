@@ -17,6 +17,9 @@ import discord
 from bot.ui import Button, Card, Form, FormField
 
 TEMPLATE = r"tocsin:(?P<action>[a-z_]+):(?P<incident>[0-9]{1,9})"
+CARD_BUTTON = re.compile(TEMPLATE)
+"""What a card button's ``custom_id`` looks like; discord.py routes the ids it fully
+matches to :class:`CardButton`."""
 FORM_PREFIX = "tocsin:form:"
 _STYLES = {
     "primary": discord.ButtonStyle.primary,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.commands.call import Call
 from bot.commands.registry import Arg, CommandSpec
+from bot.commands.values import shown
 from bot.ui import Reply
 
 
@@ -60,7 +61,7 @@ def help_reply(
         if group:  # /incident help task: task add, task done
             specs, title = group, f"/{root} {first}"
         else:
-            unknown, suggestion = about, parser.suggest(root, words[0])
+            unknown, suggestion = shown(about), parser.suggest(root, words[0])
     lines = [{"usage": parser.usage(s), "spec": s} for s in specs]
     text = call.render(
         "help",

@@ -22,6 +22,7 @@ from bot.commands.values import (
     MAX_DIGITS,
     NUMBER,
     check_text,
+    clean,
     reference,
     shown,
     status,
@@ -54,9 +55,9 @@ class UnknownCommand(UserError):
     """Not a command; carries the closest one for the help text."""
 
     def __init__(self, root: str, word: str, suggestion: str | None) -> None:
-        self.root, self.word, self.suggestion = root, word, suggestion
+        self.root, self.word, self.suggestion = root, shown(word), suggestion
         hint = f" Did you mean '{suggestion}'?" if suggestion else ""
-        super().__init__(f"'{word}' is not a /{root} command.{hint}")
+        super().__init__(f"'{self.word}' is not a /{root} command.{hint}")
 
 
 class UnknownRoot(UserError):
@@ -80,11 +81,12 @@ class Parser:
         could be part of free text (``note same cause as INC-2``) is text, unless it names
         this incident; before the command (``INC-2 note …``) it always names one."""
         self._root(root)
+        text = clean(text)
         spans = [(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(text)]
         incident = None
         if spans and INC.match(spans[0][0]):  # /incident INC-7 ack
             if len(spans) == 1:
-                ref = spans[0][0].upper()
+                ref = shown(spans[0][0].upper())
                 raise UserError(
                     f"what about {ref}? Name a command too, e.g. /{root} timeline {ref}; "
                     f"/{root} help lists them."
@@ -141,7 +143,8 @@ class Parser:
         spec = next((s for s in group if s.path[1] == second), None)
         if spec is None:
             usages = " | ".join(self.usage(s) for s in group)
-            got = f"'{words[0]} {words[1]}' is not a command." if second else f"{first} what?"
+            typed = shown(f"{words[0]} {words[1]}") if second else ""
+            got = f"'{typed}' is not a command." if second else f"{shown(first)} what?"
             raise UserError(f"{got} Usage: {usages}")
         return spec, 2 if named is None else 3, named
 
@@ -223,7 +226,7 @@ class Parser:
                 flag, eq, value = word.partition("=")
                 if flag not in flags:
                     raise UserError(
-                        f"unknown option {flag} for {spec.name}; options are "
+                        f"unknown option {shown(flag)} for {spec.name}; options are "
                         f"{', '.join(flags)}. Usage: {self.usage(spec)}"
                     )
                 if flag in taken:
@@ -261,8 +264,9 @@ class Parser:
             return self._bare(root)
         spec, used, named = self._find(root, words)
         if used != len(words) or named is not None:
-            raise UserError(f"'{path}' is not a command. Usage: {self.usage(spec)}")
-        given = {k: v.strip() for k, v in fields.items() if v and v.strip()}
+            raise UserError(f"'{shown(path)}' is not a command. Usage: {self.usage(spec)}")
+        cleaned = {k: clean(v) for k, v in fields.items() if v}
+        given = {k: v.strip() for k, v in cleaned.items() if v.strip()}
         if spec.form_if_empty and not given:
             return Invocation(spec, form=True)
         incident = given.pop("incident", None) if spec.on_incident else None
@@ -299,7 +303,7 @@ class Parser:
         """One argument's value, checked: a :class:`UserError` says what is wrong."""
         match arg.kind:
             case "text":
-                return check_text(raw, arg.max_length, arg.name)
+                return check_text(raw, arg.max_length, arg.name, multiline=arg.multiline)
             case "integer":
                 if not NUMBER.match(raw):
                     raise UserError(f"'{shown(raw)}' is not a number. Usage: {self.usage(spec)}")
@@ -317,8 +321,8 @@ class Parser:
                 return self.role(raw)
             case "person":
                 if not is_mention(raw):
-                    name = raw[:30].lstrip("@")
-                    said = f"'{raw[:30]}' is not a person; mention them, like @{name}."
+                    name = shown(raw).lstrip("@")
+                    said = f"'{shown(raw)}' is not a person; mention them, like @{name}."
                     raise UserError(f"{said} Usage: {self.usage(spec)}")
                 return raw
             case "service":
@@ -332,7 +336,8 @@ class Parser:
                 value = raw.lower()
                 if value not in arg.choices:
                     said = arg.invalid or "'{value}' is not one of: {choices}."
-                    raise UserError(said.format(value=raw, choices=", ".join(arg.choices)))
+                    choices = ", ".join(arg.choices)
+                    raise UserError(said.format(value=shown(raw), choices=choices))
                 return value
         raise AssertionError(arg.kind)
 
@@ -341,7 +346,7 @@ class Parser:
         try:
             return parse_duration(raw)
         except ValueError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(str(exc).replace(repr(raw), repr(shown(raw)), 1)) from None
 
     def severity(self, word: str) -> int:
         """``2``, ``sev2``, ``SEV2`` or a label (``major``, or one starting with "sev") → 2."""
@@ -355,7 +360,7 @@ class Parser:
         levels = self._config.levels
         names = ", ".join(f"{k} {s.label}" for k, s in self._config.severities.items())
         raise UserError(
-            f"'{word}' is not a severity: use {levels.start}-{levels.stop - 1} ({names})."
+            f"'{shown(word)}' is not a severity: use {levels.start}-{levels.stop - 1} ({names})."
         )
 
     def role(self, word: str) -> str:

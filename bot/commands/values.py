@@ -14,12 +14,18 @@ INC = re.compile(r"^inc-([0-9]+)$", re.IGNORECASE)
 NUMBER = re.compile(r"^([0-9]+)$")
 MAX_DIGITS = 9
 """More digits than this is no number Tocsin gave (nor fits the database's columns)."""
+SHOWN_MAX = 40
+"""At most this much of what was typed is echoed back in an error."""
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[{_CONTROLS}]")
+_LINE_BREAK = re.compile(r"\r\n?")
+_ONE_LINE = re.compile("[\t\n]")
 
 
 def status(word: str) -> str:
     allowed = [s.value for s in WORKING]
     if word.lower() not in allowed:
-        got = f"'{word}' is not a status you can set" if word else "which status?"
+        got = f"'{shown(word)}' is not a status you can set" if word else "which status?"
         raise UserError(f"{got}: use {', '.join(allowed)} (resolve has its own command).")
     return word.lower()
 
@@ -37,7 +43,7 @@ def reference(value: str | None) -> int | None:
     match = INC.match(text) or NUMBER.match(text)
     if not match:
         raise UserError(
-            f"'{text[:30]}' is not an incident reference; use INC-<number>, e.g. INC-7."
+            f"'{shown(text)}' is not an incident reference; use INC-<number>, e.g. INC-7."
         )
     digits = match.group(1).lstrip("0") or "0"
     if len(digits) > MAX_DIGITS or int(digits) < 1:
@@ -46,7 +52,7 @@ def reference(value: str | None) -> int | None:
 
 
 def check_title(title: str) -> str:
-    title = " ".join(title.split())
+    title = " ".join(clean(title).split())
     if len(title) > TITLE_MAX:
         raise UserError(
             f"the title is {len(title)} characters long; the limit is {TITLE_MAX}. "
@@ -55,7 +61,19 @@ def check_title(title: str) -> str:
     return title
 
 
-def check_text(text: str, limit: int = TEXT_MAX, name: str = "text") -> str:
+def clean(text: str, *, multiline: bool = True) -> str:
+    """User text without control characters: C0 (a line break is kept as one ``\\n``, and
+    a tab kept, where text may span lines; elsewhere each becomes a space), DEL, C1, and
+    the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069),
+    which can make text read other than it is. PostgreSQL refuses NUL in text."""
+    text = _CONTROL.sub("", _LINE_BREAK.sub("\n", text))
+    return text if multiline else _ONE_LINE.sub(" ", text)
+
+
+def check_text(
+    text: str, limit: int = TEXT_MAX, name: str = "text", *, multiline: bool = True
+) -> str:
+    text = clean(text, multiline=multiline)
     if name == "title":
         return check_title(text)
     if len(text) > limit:
@@ -63,8 +81,9 @@ def check_text(text: str, limit: int = TEXT_MAX, name: str = "text") -> str:
     return text
 
 
-def shown(typed: str, most: int = 20) -> str:
-    """What was typed, cut short (with …) if it is long."""
+def shown(typed: str, most: int = SHOWN_MAX) -> str:
+    """What was typed, as an error echoes it: cut short (with …) if it is long, so that a
+    mistyped command is not answered with all of it."""
     return typed if len(typed) <= most else typed[:most] + "…"
 
 

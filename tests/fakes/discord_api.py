@@ -796,6 +796,13 @@ class FakeDiscord:
         assert record.kind == 8
         return list(record.data["choices"])
 
+    def old_message(self, channel_id: int, custom_ids: list[str]) -> int:
+        """A message the bot posted long ago (a card of an older version), with these
+        buttons: what Discord still shows, whatever the bot knows today."""
+        buttons = [{"type": 2, "style": 2, "label": i[:80], "custom_id": i} for i in custom_ids]
+        body = {"content": "an old card", "components": [{"type": 1, "components": buttons}]}
+        return int(self._message(channel_id, BOT_ID, body)["id"])
+
     async def click(self, who: int, message_id: int, custom_id: str) -> Interaction:
         message = self.messages[message_id]
         ids = [c["custom_id"] for row in message["components"] for c in row["components"]]
