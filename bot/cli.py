@@ -213,10 +213,14 @@ async def _declare(
     key = args.user or login()
     view, platform = await declare_offline(settings, plugins, Person(key, key), fields)
     incident = view.incident
+    where = (
+        "A running `tocsin shell` opens its channel"
+        if platform == "console"
+        else f"A running `tocsin run` opens its channel on {platform.capitalize()}"
+    )
     print(
         f"Declared {view.ref} (SEV{incident.severity} {view.severity.label}): {incident.title}\n"
-        f"A running `tocsin run` (or `tocsin shell`, for the local shell) opens its channel "
-        f"on {platform} and announces it."
+        f"{where} and announces it."
     )
     return 0
 

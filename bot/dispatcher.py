@@ -183,6 +183,21 @@ class Dispatcher:
             incident_id=incident,
         )
 
+    def check_answer(self, platform_name: str, form: Form, field: str, answer: str) -> str | None:
+        """What is wrong with ``answer`` to one field of ``form``, checked as the form's
+        submission will be (rendered for the platform), or ``None``: for a platform that
+        asks one field at a time and can ask it again (the shell)."""
+        spec = self._w.registry.by_key(form.action)
+        arg = next((a for a in spec.args if a.name == field), None) if spec else None
+        if spec is None or arg is None:
+            return None  # the submission says what is wrong
+        platform = self._w.platforms[platform_name]
+        try:
+            self.parser.value(spec, arg, answer, self._is_mention(platform))
+        except UserError as exc:
+            return self._w.presenter.render(platform, "error", message=str(exc), error_id=None)
+        return None
+
     # inside
 
     def _actor(

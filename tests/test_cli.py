@@ -169,7 +169,7 @@ def test_declare_from_the_cli_and_a_running_shell_opens_the_channel(
     )
     assert declared.returncode == 0, declared.stderr
     assert declared.stdout.startswith("Declared INC-1 (SEV2 major): Disk full on db-3\n")
-    assert "opens its channel on console" in declared.stdout
+    assert "\nA running `tocsin shell` opens its channel and announces it." in declared.stdout
     shell = tocsin_inline("shell", "--as", "erin", cwd=tmp_path, env=env, stdin="/incident list\n")
     assert shell.returncode == 0, shell.stderr
     assert "[#inc-1-disk-full-on-db-3] channel created" in shell.stdout
@@ -218,7 +218,7 @@ def test_declare_needs_a_platform_when_several_run(database_url: str, tmp_path: 
     assert "several chat platforms are configured (discord, slack)" in result.stderr
     (tmp_path / "tocsin.toml").write_text("[incident]\nplatform = 'slack'\n")
     result = tocsin_inline("declare", "Something", cwd=tmp_path, env=env)
-    assert result.returncode == 0 and "opens its channel on slack" in result.stdout
+    assert result.returncode == 0 and "`tocsin run` opens its channel on Slack" in result.stdout
 
 
 # --- issue 9: one-line errors, exit codes, no secrets, quiet broken pipes ---------------

@@ -201,8 +201,9 @@ def test_the_shell_takes_names_in_any_case(sqlite_url: str, tmp_path: Path) -> N
         "#INC-1-Disk-Full\n"
         "/incident assign ops @Carol\n"
         "/incident assign Operations @Carol\n"
-        "@Bob Smith\n"
-        "#war room\n"
+        "@Bob!Smith\n"
+        "#war!room\n"
+        "@Bob Smith can you look?\n"
     )
     shell = tocsin_inline(
         "shell",
@@ -220,8 +221,10 @@ def test_the_shell_takes_names_in_any_case(sqlite_url: str, tmp_path: Path) -> N
     assert "Commander: @dana · Service: api" in out
     assert "(now in #inc-1-disk-full)" in out
     assert "there is no role 'ops'. Did you mean operations?" in out
-    assert "⚠️ 'Bob Smith' is not a person's name: a name is one word of letters a-z" in out
-    assert "⚠️ 'war room' is not a channel name" in out
+    assert "⚠️ 'Bob!Smith' is not a person's name: a name is one word of letters a-z" in out
+    assert "⚠️ 'war!room' is not a channel name" in out
+    assert "'Bob Smith' is not" not in out  # a longer line is chat (#20), not a refused name
     exported = tocsin_inline("export", "INC-1", cwd=tmp_path, env=tocsin_env(sqlite_url)).stdout
     assert "| Dana Scully | declared the incident" in exported
+    assert "@Bob Smith can you look?" in exported
     assert "carol" in exported.split("declared the incident")[1]

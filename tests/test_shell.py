@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import stat
+import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pexpect
+import pytest
+from sqlalchemy.engine import make_url
 
 from tests.cli import tocsin, tocsin_env, tocsin_inline
 
@@ -119,15 +128,32 @@ freed 20 GB
 
 
 def test_shell_refuses_bad_names_and_unknown_buttons(database_url: str, tmp_path: Path) -> None:
-    script = "@Not A Name\n#Bad Channel!\n7\nhello there\n/page someone\n"
+    script = "@Not!A!Name\n#Bad-Channel!\n7\n" + "9" * 5000 + "\nhello there\n/page someone\n"
     result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "⚠️ 'Not A Name' is not a person's name" in out
-    assert "⚠️ 'Bad Channel!' is not a channel name" in out
+    assert "⚠️ 'Not!A!Name' is not a person's name" in out
+    assert "⚠️ 'Bad-Channel!' is not a channel name" in out
     assert "⚠️ there is no button 7" in out
+    assert f"⚠️ there is no button {'9' * 40}… on the card shown last" in out
     assert "#incidents is not an incident channel: chat here is not recorded" in out
     assert "/page is not a Tocsin command" in out
+
+
+def test_bytes_that_are_not_utf8_are_shown_as_such_not_a_traceback(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    piped = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "shell", "--as", "alice"],
+        input=b"/incident declare caf\xe9 down\n",
+        capture_output=True,
+        cwd=tmp_path,
+        env=tocsin_env(sqlite_url),
+        timeout=60,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr.decode()
+    assert "Declared INC-1 (SEV3 minor): caf\ufffd down" in piped.stdout.decode()
 
 
 async def test_an_overdue_update_is_reminded_in_the_channel(
@@ -177,3 +203,279 @@ async def test_an_overdue_update_is_reminded_in_the_channel(
         "@alice, please post one" in seen
     )
     assert rest.count("⏰") == 0 and reminders == 2
+
+
+def test_shell_words_alone_on_a_line_are_commands_and_longer_lines_are_chat(
+    database_url: str, tmp_path: Path
+) -> None:
+    script = """\
+/incident declare Checkout down --sev 2
+#inc-1-checkout-down
+@bob can you look?
+#1 priority is checkout
+500 errors since 09:58
+²
+@carol
+/incident timeline
+"""
+    result = tocsin_inline(
+        "shell", "--as", "alice", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("(now in #") == 1 and out.count("(you are now @") == 1
+    assert "there is no button" not in out and "⚠️ a" not in out
+    timeline = out[out.index("Timeline of INC-1") :]
+    for said in ("@bob can you look?", "#1 priority is checkout", "500 errors since 09:58", "²"):
+        assert f"alice said: {said}" in timeline
+    assert "carol" not in timeline
+
+
+def test_shell_echoes_piped_lines_after_their_prompt(database_url: str, tmp_path: Path) -> None:
+    script = "/incident declare\nDisk full\n7\n2\n\n\nhello\n"
+    result = tocsin_inline(
+        "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == [
+        "@dana #incidents> /incident declare",
+        "── Declare an incident (an empty answer to a required field cancels)",
+        "Title: Disk full",
+    ]
+    assert lines.index("@dana #incidents> hello") > lines.index(
+        "→ ✅ Declared INC-1 (SEV2 major): Disk full · channel #inc-1-disk-full"
+    )
+    assert not result.stdout.endswith("> "), "no prompt is left waiting at the end of input"
+
+
+def test_a_bad_answer_in_a_form_is_asked_again_and_the_others_are_kept(
+    database_url: str, tmp_path: Path
+) -> None:
+    script = """\
+/incident declare
+Disk full on db-3
+7
+sev2
+nope
+api
+the WAL volume
+#inc-1-disk-full-on-db-3
+2
+monitorin
+monitoring
+freed 20 GB
+/incident timeline
+"""
+    (tmp_path / "tocsin.toml").write_text('[services.api]\ndescription = "The public API"\n')
+    result = tocsin_inline(
+        "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    severity = "Severity [1: SEV1 · critical | 2: SEV2 · major | 3: SEV3 · minor | 4: SEV4 · low]"
+    assert f"{severity} (default 3): 7\n⚠️ '7' is not a severity: use 1-4" in out
+    assert f"{severity} (default 3): sev2\nService [api] (optional): nope\n" in out
+    assert "⚠️ there is no service 'nope'. The services are: api.\nService" in out
+    assert "→ ✅ Declared INC-1 (SEV2 major): Disk full on db-3" in out
+    assert "Status [investigating | identified | monitoring]: monitorin\n⚠️ 'monitorin'" in out
+    assert "→ 👀 INC-1 is now monitoring." in out
+    timeline = out[out.index("Timeline of INC-1") :]
+    assert "dana set the status to monitoring: freed 20 GB" in timeline
+    assert "Service: api" in out and "the WAL volume" in out
+
+
+def test_the_shell_help_says_each_thing_once(database_url: str, tmp_path: Path) -> None:
+    result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="help\n")
+    assert result.returncode == 0, result.stderr
+    shown = result.stdout.splitlines()[1:]
+    assert shown[0].startswith("Tocsin shell · lines starting with / are slash commands")
+    assert len(shown) == len(set(shown)) == 5
+
+
+# In a terminal: a real pseudo-terminal, keys as a person types them.
+
+LEFT, UP = "\x1b[D", "\x1b[A"
+CTRL_C, CTRL_D = "\x03", "\x04"
+_DRAWING = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+"""The terminal's drawing instructions (cursor moves, colours), left out of what it shows."""
+
+
+def _terminal(tmp_path: Path, database_url: str, data: Path | None = None) -> pexpect.spawn:
+    """``tocsin shell --as alice`` in a terminal of its own, its history under ``data``
+    (default tmp_path/data)."""
+    env = tocsin_env(
+        database_url,
+        TERM="xterm",
+        XDG_DATA_HOME=str(data or tmp_path / "data"),
+        # Nobody here answers a terminal's "where is the cursor?": do not ask.
+        PROMPT_TOOLKIT_NO_CPR="1",
+    )
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "bot.cli", "shell", "--as", "alice"],
+        cwd=str(tmp_path),
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 200),
+    )
+
+
+def _ended(shell: pexpect.spawn) -> tuple[int | None, str]:
+    """Its exit code and what it showed since the last expect, once it has exited by itself."""
+    shell.expect(pexpect.EOF)
+    shown = _DRAWING.sub("", shell.before)
+    shell.close()
+    return shell.exitstatus, shown
+
+
+def test_the_shell_in_a_terminal_edits_lines_and_keeps_history(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    shell = _terminal(tmp_path, sqlite_url)
+    shell.expect_exact("#incidents>")
+    shell.send("/incident declare Disk full on db3" + LEFT + "-\r")
+    shell.expect(r"Declared INC-1 \(SEV\d \w+\): Disk full on db-3 ")
+    shell.expect_exact("#incidents>")
+    shell.send(UP + "\r")
+    shell.expect(r"Declared INC-2 \(SEV\d \w+\): Disk full on db-3 ")
+    shell.expect_exact("#incidents>")
+    shell.send(CTRL_D)
+    code, shown = _ended(shell)
+    assert code == 0
+    assert shown.endswith("\n"), f"the next prompt is glued to the shell's: {shown!r}"
+
+    history = tmp_path / "data" / "tocsin" / "shell-history"
+    assert "+/incident declare Disk full on db-3\n" in history.read_text()
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+    again = _terminal(tmp_path, sqlite_url)
+    again.expect_exact("#incidents>")
+    again.send(UP + "\r")
+    again.expect(r"Declared INC-3 \(SEV\d \w+\): Disk full on db-3 ")
+    again.expect_exact("#incidents>")
+    again.send(CTRL_D)
+    assert _ended(again)[0] == 0
+
+
+def test_a_history_that_cannot_be_written_is_kept_for_the_session(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    shell = _terminal(tmp_path, sqlite_url, data=tmp_path / "not-a-directory")
+    shell.expect_exact("(the shell's history is kept for this session only:")
+    shell.expect_exact("#incidents>")
+    shell.send("/incident declare Disk full\r")
+    shell.expect_exact("Declared INC-1")
+    shell.expect_exact("#incidents>")
+    shell.send(UP + "\r")
+    shell.expect_exact("Declared INC-2")
+    shell.expect_exact("#incidents>")
+    shell.send(CTRL_D)
+    code, shown = _ended(shell)
+    assert code == 0 and "Traceback" not in shown
+
+
+def test_ctrl_c_at_a_terminal_prompt_leaves_at_once(sqlite_url: str, tmp_path: Path) -> None:
+    shell = _terminal(tmp_path, sqlite_url)
+    shell.expect_exact("#incidents>")
+    shell.send("half a line")
+    shell.expect_exact("half a line")
+    shell.send(CTRL_C)  # and no Enter
+    code, shown = _ended(shell)
+    assert code == 130
+    assert shown.endswith("\n") and "Traceback" not in shown
+
+
+def test_ctrl_c_in_a_form_of_a_terminal_leaves_at_once(sqlite_url: str, tmp_path: Path) -> None:
+    shell = _terminal(tmp_path, sqlite_url)
+    shell.expect_exact("#incidents>")
+    shell.send("/incident declare\r")
+    shell.expect_exact("Title:")
+    shell.send(CTRL_C)
+    code, shown = _ended(shell)
+    assert code == 130 and "Traceback" not in shown and "Declared" not in shown
+
+
+def _reading_a_pipe(pid: int) -> bool:
+    """Whether a thread of the process waits in the kernel to read a pipe (Linux)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return any((task / "wchan").read_text().endswith("pipe_read") for task in tasks)
+
+
+def test_an_interrupt_leaves_a_shell_that_waits_on_a_pipe(sqlite_url: str, tmp_path: Path) -> None:
+    """SIGINT (what Ctrl-C sends to `cat | tocsin shell`) while the shell waits for a line
+    that may never come: it leaves without one."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "shell", "--as", "alice"],
+        cwd=tmp_path,
+        env=tocsin_env(sqlite_url),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as shell:
+        try:
+            assert shell.stdin is not None and shell.stdout and shell.stderr
+            shell.stdin.write("/incident list\n")
+            shell.stdin.flush()
+            assert shell.stdout.readline() == "@alice #incidents> /incident list\n"
+            assert shell.stdout.readline().startswith("→ ")
+            while not _reading_a_pipe(shell.pid):  # the interrupt must come while it waits
+                time.sleep(0.05)
+            shell.send_signal(signal.SIGINT)
+            assert shell.wait(timeout=60) == 130
+            assert "Traceback" not in shell.stderr.read()
+        finally:
+            if shell.poll() is None:
+                shell.kill()
+
+
+def test_a_sigint_at_a_terminal_prompt_ends_its_line_once(sqlite_url: str, tmp_path: Path) -> None:
+    """``kill -INT`` (not the Ctrl-C key) while the prompt is up: one newline, no blank line."""
+    shell = _terminal(tmp_path, sqlite_url)
+    shell.expect_exact("#incidents>")
+    shell.kill(signal.SIGINT)
+    code, shown = _ended(shell)
+    assert code == 130
+    shown = shown.replace("\r", "")
+    assert shown.endswith("\n") and not shown.endswith("\n\n"), repr(shown)
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+async def test_ctrl_c_while_a_command_runs_leaves_with_a_clean_line(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The command waits on a table the test has locked: Ctrl-C then is a signal (the
+    terminal is not the prompt's), and the shell leaves at once, ending the ^C line."""
+    import asyncpg
+
+    locker = await asyncpg.connect(
+        make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    shell = _terminal(tmp_path, database_url)
+    try:
+        await shell.expect_exact("#incidents>", async_=True)
+        await locker.execute("BEGIN; LOCK TABLE incidents IN ACCESS EXCLUSIVE MODE")
+        shell.send("/incident declare Stuck\r")  # waits to write
+        # pg_locks, not pg_stat_activity: that one is a snapshot kept for the transaction.
+        waiting = (
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'incidents'::regclass"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        while True:  # until the shell's write waits for the lock
+            if await locker.fetchval(waiting):
+                break
+            await asyncio.sleep(0.05)
+        shell.sendintr()
+        await shell.expect(pexpect.EOF, async_=True)
+        shown = _DRAWING.sub("", shell.before).replace("\r", "")
+        shell.close()
+        assert shell.exitstatus == 130
+        assert shown.endswith("^C\n"), repr(shown)
+    finally:
+        await locker.close()
+        if shell.isalive():
+            shell.terminate(force=True)

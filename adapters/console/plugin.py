@@ -4,6 +4,8 @@ chat account. It never mounts into ``tocsin run``."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import io
 import sys
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -52,6 +54,8 @@ class ConsolePlugin:
 
 
 async def run_shell(args: argparse.Namespace, settings: Settings) -> int:
+    """0 at ``quit`` or the end of input, 130 after Ctrl-C (see :mod:`adapters.console.shell`)."""
+    from adapters.console.lines import Lines, PipedLines, TerminalLines
     from adapters.console.platform import ConsolePlatform, valid_channel
     from adapters.console.shell import Shell
     from bot.app import open_core
@@ -60,21 +64,38 @@ async def run_shell(args: argparse.Namespace, settings: Settings) -> int:
     from bot.plugins import config_models, discover
 
     config = load_config(settings.config_path, config_models(discover()))
-    console = ConsolePlatform(sys.stdout)
-    core = await open_core(settings, {console.name: console}, config=config)
+    interactive = sys.stdin.isatty()
+    lines: Lines
+    if interactive and sys.stdout.isatty():
+        lines = TerminalLines()
+    else:
+        # Bytes that are not UTF-8 are a typing mistake to show, not a reason to stop.
+        if isinstance(sys.stdin, io.TextIOWrapper):
+            sys.stdin.reconfigure(errors="replace")
+        lines = PipedLines(sys.stdin, sys.stdout)
+    console = ConsolePlatform(lines.out)
     try:
-        assert core.worker is not None
-        await core.worker.start()
-        shell = Shell(
-            core.dispatcher,
-            console,
-            sys.stdin,
-            user=args.user or login(),
-            channel=args.channel or valid_channel(config.incident.announce_channel) or "incidents",
-            interactive=sys.stdin.isatty(),
-            settle=core.settle,
-        )
-        await shell.run()
+        core = await open_core(settings, {console.name: console}, config=config)
+        try:
+            assert core.worker is not None
+            await core.worker.start()
+            if isinstance(lines, TerminalLines) and lines.note:
+                console.say(lines.note)
+            channel = valid_channel(config.incident.announce_channel) or "incidents"
+            shell = Shell(
+                core.dispatcher,
+                console,
+                lines,
+                user=args.user or login(),
+                channel=args.channel or channel,
+                interactive=interactive,
+                settle=core.settle,
+            )
+            return await shell.run()
+        except asyncio.CancelledError:  # SIGINT: Ctrl-C while a command runs, or a kill -INT
+            lines.interrupted()
+            raise
+        finally:
+            await core.aclose()
     finally:
-        await core.aclose()
-    return 0
+        lines.close()

@@ -1,21 +1,24 @@
 """The shell's read–eval–print loop.
 
 ``/…`` is a slash command typed by the current user in the current channel; ``#name``
-switches channel, ``@name`` switches who is typing; a number clicks that button of the card
-shown last; ``quit`` or end of input ends. Commands come from a terminal or, just the same,
-from a pipe, so scripts and tests can drive it.
+alone on a line switches channel, ``@name`` alone switches who is typing, a number alone
+clicks that button of the card shown last; any other line is chat. ``quit``, Ctrl-D or the
+end of input ends (exit code 0); Ctrl-C ends at once (exit code 130, as for any program
+interrupted). Lines come from a terminal (see :mod:`adapters.console.lines`) or, just the
+same, from a pipe, so scripts and tests can drive it.
 """
 
 from __future__ import annotations
 
-import asyncio
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TextIO
 
+from adapters.console.lines import Lines
 from adapters.console.platform import ConsolePlatform, valid_channel, valid_person
 from bot import names
+from bot.commands.values import shown
 from bot.dispatcher import Dispatcher
 from bot.inbound import Action, ChannelEvent, Command
 from bot.platform import ChannelRef, UserRef
@@ -25,9 +28,12 @@ SHELL_HELP = """\
 Tocsin shell · lines starting with / are slash commands (try {roots})
   #name     switch to channel #name        @name   type as @name
   1, 2, …   click that button of the card shown last
-  any text  chat; in an incident's channel it goes on the timeline
-  quit      leave (everything is saved; the next tocsin shell carries on)"""
+  any text  chat; in an incident's channel it goes on the timeline (so does "@bob look")
+  quit      leave, or Ctrl-D (everything is saved; the next tocsin shell carries on)"""
 REPLY_TO = "console"
+INTERRUPTED = 130
+"""The exit code after Ctrl-C, as for any program a terminal interrupts (128 + SIGINT)."""
+_BUTTON = re.compile(r"[0-9]+")
 
 
 class Shell:
@@ -35,7 +41,7 @@ class Shell:
         self,
         dispatcher: Dispatcher,
         platform: ConsolePlatform,
-        stdin: TextIO,
+        lines: Lines,
         *,
         user: str,
         channel: str,
@@ -48,47 +54,47 @@ class Shell:
             roots=" or ".join(f"/{r.name} help" for r in dispatcher.parser.registry.roots)
         )
         self._platform = platform
-        self._stdin = stdin
+        self._lines = lines
         self._interactive = interactive
         self.user = user
         self.channel = ChannelRef(channel, channel)
 
-    async def _line(self, prompt: str) -> str | None:
-        if self._interactive:
-            self._platform.write(prompt)
-        line = await asyncio.to_thread(self._stdin.readline)
-        return None if line == "" else line.rstrip("\r\n")
-
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Read and act on lines until ``quit`` or the end of input (0) or Ctrl-C (130)."""
         if self._interactive:
             self._platform.say(self._help)
-        while True:
-            line = await self._line(f"@{self.user} #{self.channel.name}> ")
-            if line is None:
-                break
-            going_on = await self.handle(line.strip())
-            await self._settle()  # what the line set going is shown before the next prompt
-            if not going_on:
-                break
+        try:
+            while True:
+                line = await self._lines.read(f"@{self.user} #{self.channel.name}> ")
+                going_on = await self.handle(line.strip())
+                await self._settle()  # what the line set going is shown before the next prompt
+                if not going_on:
+                    return 0
+        except EOFError:
+            return 0
+        except KeyboardInterrupt:
+            return INTERRUPTED
 
     async def handle(self, line: str) -> bool:
-        """Act on one line; ``False`` means leave."""
+        """Act on one line; ``False`` means leave. ``#name``, ``@name`` and a number are the
+        shell's own only alone on their line: ``@bob can you look?`` is chat."""
         say = self._platform.say
         if not line or line.startswith("//"):
             return True
         if line in ("quit", "exit", "/quit", "/exit"):
             return False
-        if line.startswith("#"):
+        alone = len(line.split()) == 1
+        if line.startswith("#") and alone:
             await self._switch_channel(line)
-        elif line.startswith("@"):
+        elif line.startswith("@") and alone:
             name = valid_person(line)
             if name is None:
                 say(f"⚠️ {names.person_problem(line[1:].strip())}.")
             else:
                 self.user = name
                 say(f"(you are now @{name})")
-        elif line.isdigit():
-            await self._click(int(line))
+        elif _BUTTON.fullmatch(line):
+            await self._click(line)
         elif line.startswith("/"):
             root, _, text = line[1:].partition(" ")
             who = UserRef(self.user, self.user)
@@ -130,10 +136,10 @@ class Shell:
         if card is not None:
             self._platform.show_card(self.channel.id, card, "pinned card")
 
-    async def _click(self, number: int) -> None:
-        button = self._platform.buttons.get(number)
+    async def _click(self, number: str) -> None:
+        button = self._platform.buttons.get(int(number)) if len(number) < 10 else None
         if button is None:
-            self._platform.say(f"⚠️ there is no button {number} on the card shown last")
+            self._platform.say(f"⚠️ there is no button {shown(number)} on the card shown last")
             return
         reply = await self._dispatcher.action(
             Action(
@@ -157,11 +163,16 @@ class Shell:
             await self._fill(reply.form)
 
     async def _fill(self, form: Form) -> None:
-        """A form as prompts, one per field. An empty required answer cancels it."""
+        """A form as prompts, one per field, each answer checked as it is given (a bad one
+        is asked again, the answers before it kept). An empty required answer cancels."""
         self._platform.say(f"── {form.title} (an empty answer to a required field cancels)")
         values: dict[str, str] = {}
         for field in form.fields:
-            answer = await self._ask(field)
+            try:
+                answer = await self._ask(form, field)
+            except EOFError:
+                self._platform.say("(cancelled)")
+                raise
             if answer is None:
                 self._platform.say("(cancelled)")
                 return
@@ -179,7 +190,8 @@ class Shell:
         )
         await self._show(reply)
 
-    async def _ask(self, field: FormField) -> str | None:
+    async def _ask(self, form: Form, field: FormField) -> str | None:
+        """One field's answer, asked until it is a good one (``None``: cancel the form)."""
         choices = ""
         if field.choices:
             shown = (
@@ -187,14 +199,16 @@ class Shell:
             )
             choices = " [" + " | ".join(shown) + "]"
         default = f" (default {field.initial})" if field.initial else ""
-        optional = " (optional)" if not field.required else ""
+        optional = " (optional)" if not field.required and not field.initial else ""
         label = f"{field.label}{choices}{default}{optional}: "
-        if not self._interactive:
-            self._platform.say(label)
-        answer = await self._line(label)
-        if answer is None:
-            return None
-        answer = answer.strip() or field.initial
-        if not answer and field.required:
-            return None
-        return answer
+        typed = ""
+        while True:
+            answer = await self._lines.read(label, again=typed, command=False)
+            answer = answer.strip() or field.initial
+            if not answer:
+                return None if field.required else ""
+            problem = self._dispatcher.check_answer("console", form, field.name, answer)
+            if problem is None:
+                return answer
+            self._platform.say(problem)
+            typed = answer  # in a terminal, offered again to be corrected

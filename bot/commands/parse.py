@@ -286,14 +286,20 @@ class Parser:
     ) -> Invocation:
         values: dict[str, Any] = {}
         for arg in spec.args:
-            raw = fields.get(arg.name, "")
-            raw = unquote(raw) if arg.unquote else raw.strip()
-            if not raw:
-                if arg.required:
-                    raise UserError(self.missing(spec, arg))
-                continue
-            values[arg.name] = self.convert(spec, arg, raw, is_mention)
+            value = self.value(spec, arg, fields.get(arg.name, ""), is_mention)
+            if value is not None:
+                values[arg.name] = value
         return Invocation(spec, incident=reference(incident), values=values)
+
+    def value(self, spec: CommandSpec, arg: Arg, raw: str, is_mention: IsMention) -> Any:
+        """One argument's value from what was given for it, checked (``None``: empty, and it
+        is optional). A form asked one field at a time checks each answer with this too."""
+        raw = unquote(raw) if arg.unquote else raw.strip()
+        if not raw:
+            if arg.required:
+                raise UserError(self.missing(spec, arg))
+            return None
+        return self.convert(spec, arg, raw, is_mention)
 
     def missing(self, spec: CommandSpec, arg: Arg) -> str:
         said = arg.missing or f"'{spec.name}' needs {_article(arg.name)}."
