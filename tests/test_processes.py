@@ -67,7 +67,7 @@ async def declare(
             "channel_name": "incidents",
             "team_id": "T0001",
             "response_url": fake.response_url(key),
-            "trigger_id": "t",
+            "trigger_id": f"t-{key}",  # each command its own, as Slack gives it
         }
     )
     url = f"http://127.0.0.1:{port}/slack/events"
