@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_log import AccessLogger
 
 from bot import __version__
@@ -96,9 +97,41 @@ class QuietAccessLogger(AccessLogger):
             super().log(request, response, time)
 
 
+class MalformedRequests(logging.Filter):
+    """aiohttp logs a request it cannot parse (a header with a control byte, a bad request
+    line: anyone on the port can send one) at ERROR with a traceback. Such a record becomes
+    one WARNING line saying what was wrong, cut short, without the traceback."""
+
+    MOST = 120
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            said = repr(error.message)[1:-1]  # escaped: no line of the caller's making
+            if len(said) > self.MOST:
+                said = said[: self.MOST] + "…"
+            record.msg, record.args = (
+                "refused a malformed HTTP request from %s: %s",
+                (
+                    record.args[0] if isinstance(record.args, tuple) and record.args else "?",
+                    said,
+                ),
+            )
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+_MALFORMED = MalformedRequests()
+
+
 def make_runner(app: web.Application) -> web.AppRunner:
     """The runner ``tocsin run`` serves ``app`` with: every request in the access log
-    (``aiohttp.access``, at INFO) but the health and metrics probes."""
+    (``aiohttp.access``, at INFO) but the health and metrics probes; a request aiohttp
+    cannot parse is one warning line, not a traceback (:class:`MalformedRequests`)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if _MALFORMED not in server_log.filters:
+        server_log.addFilter(_MALFORMED)
     return web.AppRunner(
         app, access_log_class=QuietAccessLogger, access_log_format=QuietAccessLogger.FORMAT
     )

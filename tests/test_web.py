@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from bot import __version__
 from bot.app import Core, open_core
 from bot.settings import Settings
-from bot.web import make_web_app
+from bot.web import make_runner, make_web_app
 from storage.migrate import head_revision
 from tests.conftest import POSTGRES_URL, _asyncpg_dsn
 
@@ -292,3 +293,40 @@ async def test_a_database_that_stops_answering_is_unavailable_within_seconds(
         await client.close()
         await partition.close()
         await core.aclose()
+
+
+async def test_a_malformed_request_is_one_warning_line_not_a_traceback(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone on the port can send bytes aiohttp cannot parse: one short, escaped line."""
+    core = await open_core(Settings(database_url=sqlite_url), {}, worker=False)
+    runner = make_runner(make_web_app(core))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    forged = b"\n2026-12-02 00:00:00,000 ERROR tocsin: forged" + b"\x1b" * 4000
+    try:
+        caplog.set_level(logging.DEBUG)
+        for raw in (
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Bad: a\x1bb" + forged + b"\r\n\r\n",
+            b"GET /\x00" + forged + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            status = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+            assert status.split()[1:2] == [b"400"], status
+    finally:
+        await runner.cleanup()
+        await core.aclose()
+    said = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert len(said) == 2, [r.getMessage() for r in said]
+    for record in said:
+        line = record.getMessage()
+        assert record.levelno == logging.WARNING and record.exc_info is None
+        assert line.startswith("refused a malformed HTTP request from 127.0.0.1: ")
+        assert line.isprintable() and len(line) < 250, line
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
