@@ -34,7 +34,7 @@ from bot.settings import Settings
 from bot.views import IncidentView, Views
 from bot.wiring import Wiring
 from bot.worker import Worker, process_id
-from storage.engine import SessionFactory, create_engine, session_factory
+from storage.engine import SessionFactory, create_engine, session_factory, sqlite_file
 from storage.errors import StorageError
 from storage.migrate import SchemaState, require_current, upgrade
 
@@ -84,7 +84,15 @@ class Core:
 
 
 async def open_database(settings: Settings, *, migrate: bool) -> tuple[AsyncEngine, SchemaState]:
-    """Connect; migrate a fresh or older database when ``migrate``; refuse a newer one."""
+    """Connect; migrate a fresh or older database when ``migrate``; refuse a newer one.
+    Without ``migrate``, a SQLite file that is not there yet is not created."""
+    if not migrate:
+        path = sqlite_file(settings.database_url)
+        if path is not None and not path.exists():
+            raise StorageError(
+                f"there is no database at {path} yet: `tocsin run` or `tocsin shell` creates "
+                "it (or: tocsin migrate)"
+            )
     engine = create_engine(settings.database_url)
     try:
         state = await (upgrade(engine) if migrate else require_current(engine))

@@ -287,17 +287,16 @@ async def _check_database(url: str) -> Check:
     run`` will create or migrate is a note, not a failure. Opens no file that is not there."""
     from sqlalchemy.engine import make_url
 
-    from storage.engine import create_engine, safe_url
+    from storage.engine import create_engine, safe_url, sqlite_file
     from storage.errors import StorageError
     from storage.migrate import require_current
 
     shown = safe_url(url)
     parsed = make_url(url)
     if parsed.drivername.startswith("sqlite"):
-        name = parsed.database or ""
-        if name in ("", ":memory:") or parsed.query.get("mode") == "memory":
+        path = sqlite_file(url)
+        if path is None:
             return Check(None, f"database: {shown} is in memory: nothing is kept when Tocsin stops")
-        path = Path(name.removeprefix("file:")) if parsed.query.get("uri") else Path(name)
         if not path.exists():
             if not path.parent.is_dir():
                 return Check(

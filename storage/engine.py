@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -36,6 +37,17 @@ def safe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable database URL>"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database or one kept in memory."""
+    parsed = make_url(url)
+    name = parsed.database or ""
+    if not parsed.drivername.startswith("sqlite") or name in ("", ":memory:"):
+        return None
+    if parsed.query.get("mode") == "memory":
+        return None
+    return Path(name.removeprefix("file:")) if parsed.query.get("uri") else Path(name)
 
 
 def create_engine(url: str) -> AsyncEngine:

@@ -337,6 +337,18 @@ def test_export_of_a_bad_reference_is_one_line_and_writes_nothing(
     assert not (tmp_path / "out.md").exists()
 
 
+def test_export_where_there_is_no_database_yet_creates_none(tmp_path: Path) -> None:
+    env = tocsin_env("x")
+    del env["TOCSIN_DATABASE_URL"]  # the default: ./tocsin.db, not there yet
+    result = tocsin_inline("export", "INC-1", cwd=tmp_path, env=env)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert one_line(result.stderr) == (
+        "tocsin: there is no database at tocsin.db yet: `tocsin run` or `tocsin shell` "
+        "creates it (or: tocsin migrate)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_dash_is_standard_output(one_incident: dict[str, str], tmp_path: Path) -> None:
     result = tocsin_inline("export", "INC-1", "-o", "-", cwd=tmp_path, env=one_incident)
     assert result.returncode == 0 and result.stdout.startswith("# INC-1: Queue backlog\n")
