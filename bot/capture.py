@@ -41,7 +41,9 @@ class ChannelCapture:
             binding = await store.binding_for_channel(event.platform, event.channel_id)
             if binding is None:
                 return False
-            incident = await store.incident(binding.incident_id)
+            # The incident's row held: two copies of one event (a platform's retry racing
+            # the first) see each other, one after the other, on PostgreSQL too.
+            incident = await store.incident(binding.incident_id, lock=True)
             assert incident is not None
             who = self._w.directory.person(event.platform, event.actor)
             earlier = await store.message_events(event.platform, event.message_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from bot.inbound import ChannelEvent, ChannelEventKind
@@ -58,6 +59,17 @@ async def test_an_event_delivered_twice_is_recorded_once(chat: Chat) -> None:
     assert not await happened(chat, "edit", "m1", "hello!", after=61)
     kinds = [e.kind for e in (await chat.core.wiring.views.full(1)).events]
     assert kinds.count("message") == 1 and kinds.count("edit") == 1
+
+
+async def test_copies_of_an_event_arriving_together_are_recorded_once(chat: Chat) -> None:
+    """Slack sends an event again when the first copy is not answered within 3 s: the two
+    copies can be stored at the same moment, by one process or two replicas."""
+    await chat.run("declare Payments failing")
+    for kind, after in (("message", 60), ("edit", 61), ("pin", 62)):
+        copies = [happened(chat, kind, "m1", "hello", after=after) for _ in range(6)]
+        assert sorted(await asyncio.gather(*copies)) == [False] * 5 + [True], kind
+    kinds = [e.kind for e in (await chat.core.wiring.views.full(1)).events]
+    assert (kinds.count("message"), kinds.count("edit"), kinds.count("pin")) == (1, 1, 1)
 
 
 async def test_chat_outside_incident_channels_and_unknown_messages_are_ignored(chat: Chat) -> None:
