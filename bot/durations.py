@@ -39,12 +39,9 @@ def spoken_duration(value: timedelta) -> str:
         return "0 seconds"
     if seconds >= 60:
         seconds -= seconds % 60
-    parts = []
-    for unit in ("w", "d", "h", "m", "s"):
-        amount, seconds = divmod(seconds, _UNITS[unit])
-        if amount:
-            parts.append(f"{amount} {_NAMES[unit]}{'' if amount == 1 else 's'}")
-    return " ".join(parts)
+    return " ".join(
+        f"{amount} {_NAMES[unit]}{'' if amount == 1 else 's'}" for amount, unit in _parts(seconds)
+    )
 
 
 def spoken_every(value: timedelta) -> str:
@@ -59,12 +56,17 @@ def format_duration(value: timedelta) -> str:
     seconds = int(value.total_seconds())
     if seconds <= 0:
         return "0s"
+    return " ".join(f"{amount}{unit}" for amount, unit in _parts(seconds))
+
+
+def _parts(seconds: int) -> list[tuple[int, str]]:
+    """``seconds`` in weeks, days, hours, minutes and seconds, the units that are not 0."""
     parts = []
     for unit in ("w", "d", "h", "m", "s"):
         amount, seconds = divmod(seconds, _UNITS[unit])
         if amount:
-            parts.append(f"{amount}{unit}")
-    return " ".join(parts)
+            parts.append((amount, unit))
+    return parts
 
 
 def format_age(value: timedelta) -> str:
