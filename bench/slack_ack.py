@@ -58,7 +58,12 @@ def signed(body: str) -> dict[str, str]:
     }
 
 
+_TRIGGERS = count(1)
+
+
 def command(fake: FakeSlack, text: str, key: str = "r1") -> str:
+    """A signed-to-be slash command; each its own ``trigger_id``, as Slack gives it (one
+    already seen is a replay, answered and not run)."""
     return urlencode(
         {
             "command": "/incident",
@@ -70,7 +75,7 @@ def command(fake: FakeSlack, text: str, key: str = "r1") -> str:
             "team_id": "T0001",
             "api_app_id": "A0001",
             "response_url": fake.response_url(key),
-            "trigger_id": "t",
+            "trigger_id": f"t-{next(_TRIGGERS)}",
         }
     )
 
