@@ -60,17 +60,19 @@ async def test_list_shows_the_newest_with_age_and_people_and_says_how_many_more(
     assert listed((await chat.run("list all --all")).text) == list(range(60, 0, -1))
 
 
-async def test_list_all_stops_at_what_a_message_can_hold_and_says_so(
+async def test_list_stops_at_its_most_and_at_what_a_message_can_hold_and_says_so(
     chat: Chat, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(incident, "LIST_ROWS", 3)
     monkeypatch.setattr(incident, "LIST_MOST", 5)
     for n in range(1, 9):
         await chat.run(f"declare Problem {n} " + "with a long title " * 10)
-    assert listed((await chat.run("list")).text) == [8, 7, 6]
+    newest = (await chat.run("list")).text
+    assert listed(newest) == [8, 7, 6]
+    assert newest.rstrip().endswith("… and 5 more: `/incident list --all` shows the newest 5.")
     text = (await chat.run("list --all")).text
     assert listed(text) == [8, 7, 6, 5, 4]
-    assert text.rstrip().endswith("… and 3 more, older, that do not fit in one message.")
+    assert text.rstrip().endswith("… and 3 more, older: a list shows at most 5.")
     long_row = next(line for line in text.splitlines() if "INC-8" in line)
     assert long_row.endswith("…") and len(long_row) < 160
 
@@ -80,7 +82,9 @@ async def test_list_all_stops_at_what_a_message_can_hold_and_says_so(
         cut = (await chat.run(command)).text
         assert len(cut) <= 450 and listed(cut) in ([8], [8, 7])
         left = 8 - len(listed(cut))
-        assert cut.rstrip().endswith(f"… and {left} more, older, that do not fit in one message.")
+        assert cut.rstrip().endswith(
+            f"… and {left} more, older, not shown: one message holds only these."
+        )
 
 
 async def test_no_incidents_says_so(chat: Chat) -> None:

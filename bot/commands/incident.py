@@ -309,7 +309,7 @@ def _commands() -> list[CommandSpec]:
                 Arg(
                     "every",
                     "switch",
-                    f"every one, not only the newest {LIST_ROWS}",
+                    f"up to the newest {LIST_MOST}, not only the newest {LIST_ROWS}",
                     flag="--all",
                 ),
             ),
@@ -447,9 +447,9 @@ async def list_incidents(call: Call) -> Reply:
             incidents=incidents[:shown],
             scope=scope,
             total=total,
-            # Whether `list --all` would show the rest: not when it is the one asked for,
-            # nor when the rows shown are already all that fit in a message.
-            hint=not every and shown == len(incidents),
+            every=every,
+            most=LIST_MOST,
+            cut=shown < len(incidents),  # rows left out because one message holds no more
             age=lambda incident: format_age(now - incident.declared_at),
         )
         if len(reply.text) <= LIST_BUDGET or shown <= 1:
