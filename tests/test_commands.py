@@ -424,6 +424,9 @@ async def test_help_is_drawn_from_the_registry(chat: Any) -> None:
     assert "`/incident task add <text…> [@owner]`" in one and "owner: who does it" in one
     assert "`/incident task add INC-7 <text…>`" in one
     assert "`/incident sev INC-7 <1-4>`" in (await chat.run("help sev")).text
+    close = (await chat.run("help close")).text  # details on a line of their own; flags as typed
+    assert "close a resolved incident\nWith tasks still open" in close
+    assert "· --force: close even with tasks still open" in close
     group = await chat.run("help task")
     assert group.ok and "is not a /incident command" not in group.text
     assert "`/incident task add" in group.text and "`/incident task done" in group.text
