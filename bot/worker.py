@@ -324,7 +324,9 @@ class Worker:
                     store = Store(session)
                     incident = await store.incident(run.number)
                     if incident is not None:
-                        who = Person(actor.get("key", "tocsin"), actor.get("name", "Tocsin"))
+                        # Tocsin's failure, not the person's whose change caused the job
+                        # (they are told below): "Tocsin gave up inviting bob: …".
+                        who = Person("tocsin", "Tocsin")
                         record(store, incident, who, "failed", w.clock.now(), what, message)
             told = await tell(
                 w,

@@ -544,7 +544,7 @@ async def test_an_invitation_refused_for_good_is_on_the_timeline_and_told(
     view = await chat.core.wiring.views.full(1)
     (failed,) = [e for e in view.events if e.kind == "failed"]
     assert failed.detail == "inviting bob to #inc-1-database-is-down"
-    assert "— Tocsin failed at inviting bob" in (await chat.run("timeline", channel=room)).text
+    assert "Tocsin gave up inviting bob" in (await chat.run("timeline", channel=room)).text
     told = [t for to, t, public in platform.answers if to == "reply:alice" and not public]
     assert any("inviting bob to #inc-1-database-is-down failed" in t for t in told)
     card = platform.cards(room.id)[0].card

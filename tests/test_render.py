@@ -437,7 +437,7 @@ def test_every_template_reads_as_a_person_would_write_it() -> None:
     assert "SEV1 expects a status update every 15 minutes." in card
     timeline = renderer.render("timeline", view=make_view(), **base)
     assert "made *DB* _down_" in timeline and "the communications lead" in timeline
-    assert "could not" not in timeline and "— Tocsin failed at setting up the channel" in timeline
+    assert "could not" not in timeline and "gave up setting up the channel: " in timeline
     assert "closed the incident, leaving tasks 1, 3 open" in timeline
     assert "Alice acknowledged the incident" in timeline
     closed = make_view(Status.CLOSED)

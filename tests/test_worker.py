@@ -181,7 +181,7 @@ async def test_an_effect_that_finally_fails_is_on_the_timeline_and_told(
     view = await qchat.core.wiring.views.full(1)
     (failed,) = [e for e in view.events if e.kind == "failed"]
     assert (
-        failed.actor_name == "Bob"
+        failed.actor_name == "Tocsin"  # the failure is Tocsin's; Bob, who caused the job, is told
         and failed.detail == "showing the change in the incident's channel"
     )
     (told,) = qchat.answers("bob")
