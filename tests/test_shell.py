@@ -232,7 +232,7 @@ def test_shell_words_alone_on_a_line_are_commands_and_longer_lines_are_chat(
 
 
 def test_shell_echoes_piped_lines_after_their_prompt(database_url: str, tmp_path: Path) -> None:
-    script = "/incident declare\nDisk full\n7\n2\n\n\nhello\n"
+    script = "/incident declare\nDisk full\n2\n\n\nhello\n"
     result = tocsin_inline(
         "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
     )
@@ -249,40 +249,38 @@ def test_shell_echoes_piped_lines_after_their_prompt(database_url: str, tmp_path
     assert not result.stdout.endswith("> "), "no prompt is left waiting at the end of input"
 
 
-def test_a_bad_answer_in_a_form_is_asked_again_and_the_others_are_kept(
+def test_a_bad_answer_in_a_piped_form_cancels_it_and_the_script_goes_on(
     database_url: str, tmp_path: Path
 ) -> None:
+    """From a pipe nobody can correct an answer: the form ends there, and the lines after
+    it are commands again, not more tries at the answer."""
     script = """\
 /incident declare
 Disk full on db-3
 7
-sev2
-nope
-api
-the WAL volume
-#inc-1-disk-full-on-db-3
+/incident declare Queue stuck --sev 2
+#inc-1-queue-stuck
 2
 monitorin
-monitoring
-freed 20 GB
-/incident timeline
+/incident status monitoring drained
+/incident list
 """
-    (tmp_path / "tocsin.toml").write_text('[services.api]\ndescription = "The public API"\n')
     result = tocsin_inline(
         "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    severity = "Severity [1: SEV1 · critical | 2: SEV2 · major | 3: SEV3 · minor | 4: SEV4 · low]"
-    assert f"{severity} (default 3): 7\n⚠️ '7' is not a severity: use 1-4" in out
-    assert f"{severity} (default 3): sev2\nService [api] (optional): nope\n" in out
-    assert "⚠️ there is no service 'nope'. The services are: api.\nService" in out
-    assert "→ ✅ Declared INC-1 (SEV2 major): Disk full on db-3" in out
+    cancelled = "\n(cancelled: a piped answer is not asked again; the next lines are commands)\n"
+    assert "(default 3): 7\n⚠️ '7' is not a severity: use 1-4" in out
+    assert "SEV4 low)." + cancelled + "@dana #incidents> /incident declare Queue stuck" in out
+    assert "→ ✅ Declared INC-1 (SEV2 major): Queue stuck · channel #inc-1-queue-stuck" in out
     assert "Status [investigating | identified | monitoring]: monitorin\n⚠️ 'monitorin'" in out
+    assert cancelled + "@dana #inc-1-queue-stuck> /incident status monitoring drained" in out
     assert "→ 👀 INC-1 is now monitoring." in out
-    timeline = out[out.index("Timeline of INC-1") :]
-    assert "dana set the status to monitoring: freed 20 GB" in timeline
-    assert "Service: api" in out and "the WAL volume" in out
+    assert out.count("(cancelled") == 2
+    listed = out[out.index("> /incident list") :]
+    assert "· SEV2 · monitoring · dana · dana · Queue stuck" in listed
+    assert "INC-2" not in out and "Disk full" not in listed
 
 
 def test_the_shell_help_says_each_thing_once(database_url: str, tmp_path: Path) -> None:
@@ -296,7 +294,7 @@ def test_the_shell_help_says_each_thing_once(database_url: str, tmp_path: Path) 
 # In a terminal: a real pseudo-terminal, keys as a person types them.
 
 LEFT, UP = "\x1b[D", "\x1b[A"
-CTRL_C, CTRL_D = "\x03", "\x04"
+CTRL_C, CTRL_D, BACKSPACE = "\x03", "\x04", "\x7f"
 _DRAWING = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 """The terminal's drawing instructions (cursor moves, colours), left out of what it shows."""
 
@@ -395,6 +393,60 @@ def test_ctrl_c_in_a_form_of_a_terminal_leaves_at_once(sqlite_url: str, tmp_path
     shell.send(CTRL_C)
     code, shown = _ended(shell)
     assert code == 130 and "Traceback" not in shown and "Declared" not in shown
+
+
+def test_a_bad_answer_in_a_form_of_a_terminal_is_offered_again_to_correct(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """In a terminal a bad answer is asked again, offered for editing, the answers before
+    it kept; emptying a required one cancels, so a form never holds the shell."""
+    (tmp_path / "tocsin.toml").write_text('[services.api]\ndescription = "The public API"\n')
+    shell = _terminal(tmp_path, sqlite_url)
+    shell.expect_exact("#incidents>")
+    shell.send("/incident declare\r")
+    shell.expect_exact("Title:")
+    shell.send("Disk full on db-3\r")
+    shell.expect_exact("(default 3):")
+    shell.send("7\r")
+    shell.expect_exact("⚠️ '7' is not a severity: use 1-4")
+    shell.expect_exact("(default 3): 7")  # offered again, to be corrected
+    shell.send(BACKSPACE + "2\r")
+    shell.expect_exact("Service [api] (optional):")
+    shell.send("nope\r")
+    shell.expect_exact("⚠️ there is no service 'nope'. The services are: api.")
+    shell.expect_exact("(optional): nope")
+    shell.send(BACKSPACE * 4 + "api\r")
+    shell.expect_exact("What is happening? (optional):")
+    shell.send("the WAL volume\r")
+    shell.expect_exact("Service: api\r\n│ the WAL volume\r\n")  # on the card
+    shell.expect_exact("Declared INC-1 (SEV2 major): Disk full on db-3")
+    shell.expect_exact("#incidents>")
+    shell.send("#inc-1-disk-full-on-db-3\r")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send("2\r")
+    shell.expect_exact("Status [investigating | identified | monitoring]:")
+    shell.send("monitorin\r")
+    shell.expect_exact("⚠️ 'monitorin'")
+    shell.expect_exact("monitoring]: monitorin")
+    shell.send(BACKSPACE * 9 + "\r")  # emptied: a required answer, so the form is cancelled
+    shell.expect_exact("(cancelled)")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send("2\r")
+    shell.expect_exact("monitoring]:")
+    shell.send("monitorin\r")
+    shell.expect_exact("⚠️ 'monitorin'")
+    shell.expect_exact("monitoring]: monitorin")
+    shell.send("g\r")  # the answer offered again, corrected
+    shell.expect_exact("What changed? (optional):")
+    shell.send("freed 20 GB\r")
+    shell.expect_exact("INC-1 is now monitoring.")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send("/incident timeline\r")
+    shell.expect_exact("alice set the status to monitoring: freed 20 GB")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send(CTRL_D)
+    code, shown = _ended(shell)
+    assert code == 0 and "Traceback" not in shown
 
 
 def _reading_a_pipe(pid: int) -> bool:
