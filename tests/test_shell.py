@@ -121,8 +121,14 @@ freed 20 GB
     assert "── Declare an incident" in out
     assert "Severity [1: SEV1 · critical | 2: SEV2 · major" in out
     assert "→ ✅ Declared INC-1 (SEV2 major): Disk full on db-3" in out
+    # The answers on the card, not in the script's lines echoed after their prompts.
+    assert (
+        "│ Status: 🔴 triggered · Severity: SEV2 · major · Commander: @dana\n│ the WAL volume\n"
+        in out
+    )
     assert "── Update INC-1" in out
     assert "→ 👀 INC-1 is now monitoring." in out
+    assert "dana): freed 20 GB\n" in out  # the card's latest update
     assert "(cancelled)" in out
     assert out.count("INC-") and "INC-2" not in out
 
