@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import re
 import signal
 import stat
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
+from typing import IO
 
 import pexpect
 import pytest
@@ -455,10 +459,12 @@ def test_a_bad_answer_in_a_form_of_a_terminal_is_offered_again_to_correct(
     assert code == 0 and "Traceback" not in shown
 
 
-def _reading_a_pipe(pid: int) -> bool:
-    """Whether a thread of the process waits in the kernel to read a pipe (Linux)."""
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    return any((task / "wchan").read_text().endswith("pipe_read") for task in tasks)
+def _unread(pipe: IO[str]) -> int:
+    """How many bytes written to ``pipe`` its reader has not taken yet (FIONREAD, which a
+    pipe answers on either end: Linux, macOS)."""
+    count = array.array("i", [0])
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, count, True)
+    return count[0]
 
 
 def test_an_interrupt_leaves_a_shell_that_waits_on_a_pipe(sqlite_url: str, tmp_path: Path) -> None:
@@ -479,11 +485,18 @@ def test_an_interrupt_leaves_a_shell_that_waits_on_a_pipe(sqlite_url: str, tmp_p
             shell.stdin.flush()
             assert shell.stdout.readline() == "@alice #incidents> /incident list\n"
             assert shell.stdout.readline().startswith("→ ")
-            while not _reading_a_pipe(shell.pid):  # the interrupt must come while it waits
+            # Half a line: once the shell has taken it from the pipe, it is reading the
+            # next line, and waits for the rest, which never comes.
+            shell.stdin.write("/incident declare Never finished")
+            shell.stdin.flush()
+            deadline = time.monotonic() + 30
+            while _unread(shell.stdin):
+                assert time.monotonic() < deadline, "the shell never read its next line"
                 time.sleep(0.05)
             shell.send_signal(signal.SIGINT)
-            assert shell.wait(timeout=60) == 130
+            assert shell.wait(timeout=30) == 130
             assert "Traceback" not in shell.stderr.read()
+            assert "Never finished" not in shell.stdout.read()
         finally:
             if shell.poll() is None:
                 shell.kill()
