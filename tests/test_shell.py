@@ -293,6 +293,60 @@ monitorin
     assert "INC-2" not in out and "Disk full" not in listed
 
 
+@pytest.mark.parametrize(
+    ("announce", "args", "first", "prompt", "announced"),
+    [
+        (
+            "ops.alerts",
+            [],
+            "(announcements go to #incidents, where the shell starts: the announce channel "
+            "'ops.alerts' cannot be a shell channel, whose name is letters a-z, digits, '-' "
+            "and '_', like incidents or inc-7)",
+            "@dana #incidents> ",
+            "#incidents",
+        ),
+        (
+            "#" + "x" * 81,
+            ["--channel", "war-room"],
+            f"(announcements go to #incidents: the announce channel '#{'x' * 39}…' cannot be "
+            "a shell channel, whose name is at most 80 characters)",
+            "@dana #war-room> ",
+            "#incidents",
+        ),
+        ("C0123ABCD", [], None, "@dana #c0123abcd> ", "#c0123abcd"),  # a Slack channel id
+        ("#Ops-Alerts", [], None, "@dana #ops-alerts> ", "#ops-alerts"),
+    ],
+)
+def test_an_announce_channel_the_shell_cannot_name_is_incidents_saying_so_once(
+    sqlite_url: str,
+    tmp_path: Path,
+    announce: str,
+    args: list[str],
+    first: str | None,
+    prompt: str,
+    announced: str,
+) -> None:
+    """The announce channel is Slack's or Discord's (an id, a name the shell's rule does not
+    take), so the config keeps it; the shell says once why it uses #incidents instead."""
+    (tmp_path / "tocsin.toml").write_text(f"[incident]\nannounce_channel = {announce!r}\n")
+    script = "/incident declare Disk full\n#inc-1-disk-full\n/incident sev 1 it spreads\n"
+    result = tocsin_inline(
+        "shell", "--as", "dana", *args, cwd=tmp_path, env=tocsin_env(sqlite_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    if first is None:
+        assert "announcements go to" not in result.stdout
+    else:
+        assert lines.pop(0) == first
+        assert "announcements go to" not in "\n".join(lines)
+    assert lines[0] == prompt + "/incident declare Disk full"
+    assert f"[{announced}] 🚨 New incident INC-1 · SEV3 minor: Disk full" in lines
+    assert any(
+        line.startswith(f"[{announced}] 🔺 INC-1 · Disk full · severity raised") for line in lines
+    ), lines
+
+
 def test_the_shell_help_says_each_thing_once(database_url: str, tmp_path: Path) -> None:
     result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="help\n")
     assert result.returncode == 0, result.stderr
