@@ -6,7 +6,8 @@
   allowed where one is typed, and case does not matter (``@Bob`` is ``bob``).
 - A **channel** of the local shell (``--channel``, ``#name``): letters a-z, digits, ``-``
   and ``_``, at most 80, the way Slack names channels; a leading ``#`` is allowed and case
-  does not matter.
+  does not matter. The configured announce channel is not held to it (it is Slack's or
+  Discord's too): where it breaks it, the shell uses #incidents and says so.
 - A **role** or **service** is one of those configured, whatever the case it is typed in,
   and is kept in its configured spelling. A name that is not configured is refused with
   the closest configured ones (``ops`` → "did you mean operations?"); a guess is never

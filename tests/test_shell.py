@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import re
 import signal
 import stat
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
+from typing import IO
 
 import pexpect
 import pytest
@@ -121,8 +125,14 @@ freed 20 GB
     assert "── Declare an incident" in out
     assert "Severity [1: SEV1 · critical | 2: SEV2 · major" in out
     assert "→ ✅ Declared INC-1 (SEV2 major): Disk full on db-3" in out
+    # The answers on the card, not in the script's lines echoed after their prompts.
+    assert (
+        "│ Status: 🔴 triggered · Severity: SEV2 · major · Commander: @dana\n│ the WAL volume\n"
+        in out
+    )
     assert "── Update INC-1" in out
     assert "→ 👀 INC-1 is now monitoring." in out
+    assert "dana): freed 20 GB\n" in out  # the card's latest update
     assert "(cancelled)" in out
     assert out.count("INC-") and "INC-2" not in out
 
@@ -232,7 +242,7 @@ def test_shell_words_alone_on_a_line_are_commands_and_longer_lines_are_chat(
 
 
 def test_shell_echoes_piped_lines_after_their_prompt(database_url: str, tmp_path: Path) -> None:
-    script = "/incident declare\nDisk full\n7\n2\n\n\nhello\n"
+    script = "/incident declare\nDisk full\n2\n\n\nhello\n"
     result = tocsin_inline(
         "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
     )
@@ -249,40 +259,92 @@ def test_shell_echoes_piped_lines_after_their_prompt(database_url: str, tmp_path
     assert not result.stdout.endswith("> "), "no prompt is left waiting at the end of input"
 
 
-def test_a_bad_answer_in_a_form_is_asked_again_and_the_others_are_kept(
+def test_a_bad_answer_in_a_piped_form_cancels_it_and_the_script_goes_on(
     database_url: str, tmp_path: Path
 ) -> None:
+    """From a pipe nobody can correct an answer: the form ends there, and the lines after
+    it are commands again, not more tries at the answer."""
     script = """\
 /incident declare
 Disk full on db-3
 7
-sev2
-nope
-api
-the WAL volume
-#inc-1-disk-full-on-db-3
+/incident declare Queue stuck --sev 2
+#inc-1-queue-stuck
 2
 monitorin
-monitoring
-freed 20 GB
-/incident timeline
+/incident status monitoring drained
+/incident list
 """
-    (tmp_path / "tocsin.toml").write_text('[services.api]\ndescription = "The public API"\n')
     result = tocsin_inline(
         "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(database_url), stdin=script
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    severity = "Severity [1: SEV1 · critical | 2: SEV2 · major | 3: SEV3 · minor | 4: SEV4 · low]"
-    assert f"{severity} (default 3): 7\n⚠️ '7' is not a severity: use 1-4" in out
-    assert f"{severity} (default 3): sev2\nService [api] (optional): nope\n" in out
-    assert "⚠️ there is no service 'nope'. The services are: api.\nService" in out
-    assert "→ ✅ Declared INC-1 (SEV2 major): Disk full on db-3" in out
+    cancelled = "\n(cancelled: a piped answer is not asked again; the next lines are commands)\n"
+    assert "(default 3): 7\n⚠️ '7' is not a severity: use 1-4" in out
+    assert "SEV4 low)." + cancelled + "@dana #incidents> /incident declare Queue stuck" in out
+    assert "→ ✅ Declared INC-1 (SEV2 major): Queue stuck · channel #inc-1-queue-stuck" in out
     assert "Status [investigating | identified | monitoring]: monitorin\n⚠️ 'monitorin'" in out
+    assert cancelled + "@dana #inc-1-queue-stuck> /incident status monitoring drained" in out
     assert "→ 👀 INC-1 is now monitoring." in out
-    timeline = out[out.index("Timeline of INC-1") :]
-    assert "dana set the status to monitoring: freed 20 GB" in timeline
-    assert "Service: api" in out and "the WAL volume" in out
+    assert out.count("(cancelled") == 2
+    listed = out[out.index("> /incident list") :]
+    assert "· SEV2 · monitoring · dana · dana · Queue stuck" in listed
+    assert "INC-2" not in out and "Disk full" not in listed
+
+
+@pytest.mark.parametrize(
+    ("announce", "args", "first", "prompt", "announced"),
+    [
+        (
+            "ops.alerts",
+            [],
+            "(announcements go to #incidents, where the shell starts: the announce channel "
+            "'ops.alerts' cannot be a shell channel, whose name is letters a-z, digits, '-' "
+            "and '_', like incidents or inc-7)",
+            "@dana #incidents> ",
+            "#incidents",
+        ),
+        (
+            "#" + "x" * 81,
+            ["--channel", "war-room"],
+            f"(announcements go to #incidents: the announce channel '#{'x' * 39}…' cannot be "
+            "a shell channel, whose name is at most 80 characters)",
+            "@dana #war-room> ",
+            "#incidents",
+        ),
+        ("C0123ABCD", [], None, "@dana #c0123abcd> ", "#c0123abcd"),  # a Slack channel id
+        ("#Ops-Alerts", [], None, "@dana #ops-alerts> ", "#ops-alerts"),
+    ],
+)
+def test_an_announce_channel_the_shell_cannot_name_is_incidents_saying_so_once(
+    sqlite_url: str,
+    tmp_path: Path,
+    announce: str,
+    args: list[str],
+    first: str | None,
+    prompt: str,
+    announced: str,
+) -> None:
+    """The announce channel is Slack's or Discord's (an id, a name the shell's rule does not
+    take), so the config keeps it; the shell says once why it uses #incidents instead."""
+    (tmp_path / "tocsin.toml").write_text(f"[incident]\nannounce_channel = {announce!r}\n")
+    script = "/incident declare Disk full\n#inc-1-disk-full\n/incident sev 1 it spreads\n"
+    result = tocsin_inline(
+        "shell", "--as", "dana", *args, cwd=tmp_path, env=tocsin_env(sqlite_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    if first is None:
+        assert "announcements go to" not in result.stdout
+    else:
+        assert lines.pop(0) == first
+        assert "announcements go to" not in "\n".join(lines)
+    assert lines[0] == prompt + "/incident declare Disk full"
+    assert f"[{announced}] 🚨 New incident INC-1 · SEV3 minor: Disk full" in lines
+    assert any(
+        line.startswith(f"[{announced}] 🔺 INC-1 · Disk full · severity raised") for line in lines
+    ), lines
 
 
 def test_the_shell_help_says_each_thing_once(database_url: str, tmp_path: Path) -> None:
@@ -296,7 +358,7 @@ def test_the_shell_help_says_each_thing_once(database_url: str, tmp_path: Path) 
 # In a terminal: a real pseudo-terminal, keys as a person types them.
 
 LEFT, UP = "\x1b[D", "\x1b[A"
-CTRL_C, CTRL_D = "\x03", "\x04"
+CTRL_C, CTRL_D, BACKSPACE = "\x03", "\x04", "\x7f"
 _DRAWING = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 """The terminal's drawing instructions (cursor moves, colours), left out of what it shows."""
 
@@ -397,10 +459,66 @@ def test_ctrl_c_in_a_form_of_a_terminal_leaves_at_once(sqlite_url: str, tmp_path
     assert code == 130 and "Traceback" not in shown and "Declared" not in shown
 
 
-def _reading_a_pipe(pid: int) -> bool:
-    """Whether a thread of the process waits in the kernel to read a pipe (Linux)."""
-    tasks = Path(f"/proc/{pid}/task").iterdir()
-    return any((task / "wchan").read_text().endswith("pipe_read") for task in tasks)
+def test_a_bad_answer_in_a_form_of_a_terminal_is_offered_again_to_correct(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """In a terminal a bad answer is asked again, offered for editing, the answers before
+    it kept; emptying a required one cancels, so a form never holds the shell."""
+    (tmp_path / "tocsin.toml").write_text('[services.api]\ndescription = "The public API"\n')
+    shell = _terminal(tmp_path, sqlite_url)
+    shell.expect_exact("#incidents>")
+    shell.send("/incident declare\r")
+    shell.expect_exact("Title:")
+    shell.send("Disk full on db-3\r")
+    shell.expect_exact("(default 3):")
+    shell.send("7\r")
+    shell.expect_exact("⚠️ '7' is not a severity: use 1-4")
+    shell.expect_exact("(default 3): 7")  # offered again, to be corrected
+    shell.send(BACKSPACE + "2\r")
+    shell.expect_exact("Service [api] (optional):")
+    shell.send("nope\r")
+    shell.expect_exact("⚠️ there is no service 'nope'. The services are: api.")
+    shell.expect_exact("(optional): nope")
+    shell.send(BACKSPACE * 4 + "api\r")
+    shell.expect_exact("What is happening? (optional):")
+    shell.send("the WAL volume\r")
+    shell.expect_exact("Service: api\r\n│ the WAL volume\r\n")  # on the card
+    shell.expect_exact("Declared INC-1 (SEV2 major): Disk full on db-3")
+    shell.expect_exact("#incidents>")
+    shell.send("#inc-1-disk-full-on-db-3\r")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send("2\r")
+    shell.expect_exact("Status [investigating | identified | monitoring]:")
+    shell.send("monitorin\r")
+    shell.expect_exact("⚠️ 'monitorin'")
+    shell.expect_exact("monitoring]: monitorin")
+    shell.send(BACKSPACE * 9 + "\r")  # emptied: a required answer, so the form is cancelled
+    shell.expect_exact("(cancelled)")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send("2\r")
+    shell.expect_exact("monitoring]:")
+    shell.send("monitorin\r")
+    shell.expect_exact("⚠️ 'monitorin'")
+    shell.expect_exact("monitoring]: monitorin")
+    shell.send("g\r")  # the answer offered again, corrected
+    shell.expect_exact("What changed? (optional):")
+    shell.send("freed 20 GB\r")
+    shell.expect_exact("INC-1 is now monitoring.")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send("/incident timeline\r")
+    shell.expect_exact("alice set the status to monitoring: freed 20 GB")
+    shell.expect_exact("#inc-1-disk-full-on-db-3>")
+    shell.send(CTRL_D)
+    code, shown = _ended(shell)
+    assert code == 0 and "Traceback" not in shown
+
+
+def _unread(pipe: IO[str]) -> int:
+    """How many bytes written to ``pipe`` its reader has not taken yet (FIONREAD, which a
+    pipe answers on either end: Linux, macOS)."""
+    count = array.array("i", [0])
+    fcntl.ioctl(pipe.fileno(), termios.FIONREAD, count, True)
+    return count[0]
 
 
 def test_an_interrupt_leaves_a_shell_that_waits_on_a_pipe(sqlite_url: str, tmp_path: Path) -> None:
@@ -421,11 +539,18 @@ def test_an_interrupt_leaves_a_shell_that_waits_on_a_pipe(sqlite_url: str, tmp_p
             shell.stdin.flush()
             assert shell.stdout.readline() == "@alice #incidents> /incident list\n"
             assert shell.stdout.readline().startswith("→ ")
-            while not _reading_a_pipe(shell.pid):  # the interrupt must come while it waits
+            # Half a line: once the shell has taken it from the pipe, it is reading the
+            # next line, and waits for the rest, which never comes.
+            shell.stdin.write("/incident declare Never finished")
+            shell.stdin.flush()
+            deadline = time.monotonic() + 30
+            while _unread(shell.stdin):
+                assert time.monotonic() < deadline, "the shell never read its next line"
                 time.sleep(0.05)
             shell.send_signal(signal.SIGINT)
-            assert shell.wait(timeout=60) == 130
+            assert shell.wait(timeout=30) == 130
             assert "Traceback" not in shell.stderr.read()
+            assert "Never finished" not in shell.stdout.read()
         finally:
             if shell.poll() is None:
                 shell.kill()

@@ -8,6 +8,7 @@ from itertools import count
 from typing import TextIO
 
 from bot import names
+from bot.commands.values import shown
 from bot.errors import ChannelNameTaken, UserError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
 from bot.render import PlainDialect, strip_control
@@ -20,6 +21,34 @@ def valid_channel(name: str) -> str | None:
         return names.channel(name)
     except UserError:
         return None
+
+
+FALLBACK_CHANNEL = "incidents"
+"""The shell's channel for a name its rule does not take (``ops.alerts``, a Discord name)."""
+
+
+def shell_channel(name: str) -> str:
+    """The shell's channel for ``name``: itself, by the core's rule, else #incidents."""
+    return valid_channel(name) or FALLBACK_CHANNEL
+
+
+def announce_note(announce: str, *, starts_there: bool) -> str | None:
+    """Why the shell announces in #incidents rather than in the configured announce
+    channel, or None if it announces there. The config keeps that name as it is: it is
+    Slack's or Discord's (a Slack id like C0123ABCD, a Discord name), not only the shell's."""
+    if valid_channel(announce) is not None:
+        return None
+    name = announce.strip().removeprefix("#")
+    rule = (
+        f"at most {names.CHANNEL_MAX} characters"
+        if len(name) > names.CHANNEL_MAX
+        else names.CHANNEL_RULE
+    )
+    where = ", where the shell starts" if starts_there else ""
+    return (
+        f"(announcements go to #{FALLBACK_CHANNEL}{where}: the announce channel "
+        f"'{shown(strip_control(announce))}' cannot be a shell channel, whose name is {rule})"
+    )
 
 
 def valid_person(token: str) -> str | None:
@@ -72,7 +101,7 @@ class ConsolePlatform:
         return next((self._channels[n] for n in names if n in self._made), None)
 
     async def find_channel(self, name: str, near: ChannelRef | None = None) -> ChannelRef:
-        clean = valid_channel(name) or "incidents"
+        clean = shell_channel(name)
         return self._channels.setdefault(clean, ChannelRef(clean, clean))
 
     async def invite(self, channel: ChannelRef, user_ids: list[str]) -> None:

@@ -48,7 +48,7 @@ class ConsolePlugin:
         shell.add_argument(
             "--channel",
             type=channel_argument,
-            help="channel to start in (default: the announce channel)",
+            help="channel to start in (default: the announce channel, else #incidents)",
         )
         return {"shell": run_shell}
 
@@ -56,7 +56,7 @@ class ConsolePlugin:
 async def run_shell(args: argparse.Namespace, settings: Settings) -> int:
     """0 at ``quit`` or the end of input, 130 after Ctrl-C (see :mod:`adapters.console.shell`)."""
     from adapters.console.lines import Lines, PipedLines, TerminalLines
-    from adapters.console.platform import ConsolePlatform, valid_channel
+    from adapters.console.platform import ConsolePlatform, announce_note, shell_channel
     from adapters.console.shell import Shell
     from bot.app import open_core
     from bot.cli import login
@@ -81,13 +81,16 @@ async def run_shell(args: argparse.Namespace, settings: Settings) -> int:
             await core.worker.start()
             if isinstance(lines, TerminalLines) and lines.note:
                 console.say(lines.note)
-            channel = valid_channel(config.incident.announce_channel) or "incidents"
+            announce = config.incident.announce_channel
+            note = announce_note(announce, starts_there=args.channel is None)
+            if note is not None:
+                console.say(note)
             shell = Shell(
                 core.dispatcher,
                 console,
                 lines,
                 user=args.user or login(),
-                channel=args.channel or channel,
+                channel=args.channel or shell_channel(announce),
                 interactive=interactive,
                 settle=core.settle,
             )

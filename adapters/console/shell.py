@@ -34,6 +34,7 @@ REPLY_TO = "console"
 INTERRUPTED = 130
 """The exit code after Ctrl-C, as for any program a terminal interrupts (128 + SIGINT)."""
 _BUTTON = re.compile(r"[0-9]+")
+PIPED_CANCEL = "(cancelled: a piped answer is not asked again; the next lines are commands)"
 
 
 class Shell:
@@ -163,8 +164,10 @@ class Shell:
             await self._fill(reply.form)
 
     async def _fill(self, form: Form) -> None:
-        """A form as prompts, one per field, each answer checked as it is given (a bad one
-        is asked again, the answers before it kept). An empty required answer cancels."""
+        """A form as prompts, one per field, each answer checked as it is given. In a
+        terminal a bad one is asked again, the answers before it kept; from a pipe it
+        cancels the form, so the script's next lines are read as commands, not as more
+        answers. An empty required answer cancels."""
         self._platform.say(f"── {form.title} (an empty answer to a required field cancels)")
         values: dict[str, str] = {}
         for field in form.fields:
@@ -174,7 +177,6 @@ class Shell:
                 self._platform.say("(cancelled)")
                 raise
             if answer is None:
-                self._platform.say("(cancelled)")
                 return
             values[field.name] = answer
         reply = await self._dispatcher.action(
@@ -191,7 +193,8 @@ class Shell:
         await self._show(reply)
 
     async def _ask(self, form: Form, field: FormField) -> str | None:
-        """One field's answer, asked until it is a good one (``None``: cancel the form)."""
+        """One field's answer, asked until it is a good one in a terminal, once from a pipe
+        (``None``: cancel the form)."""
         choices = ""
         if field.choices:
             shown = (
@@ -206,9 +209,17 @@ class Shell:
             answer = await self._lines.read(label, again=typed, command=False)
             answer = answer.strip() or field.initial
             if not answer:
-                return None if field.required else ""
+                if field.required:
+                    self._platform.say("(cancelled)")
+                    return None
+                return ""
             problem = self._dispatcher.check_answer("console", form, field.name, answer)
             if problem is None:
                 return answer
             self._platform.say(problem)
+            if not self._interactive:
+                # Nobody is there to correct it: the lines after it are the script's next
+                # commands, not more tries at this answer.
+                self._platform.say(PIPED_CANCEL)
+                return None
             typed = answer  # in a terminal, offered again to be corrected
