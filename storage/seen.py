@@ -10,6 +10,7 @@ from sqlmodel import col, delete
 
 from storage.engine import SessionFactory
 from storage.models import SeenRequest
+from storage.turns import urgent
 
 KEY_LENGTH = 200
 
@@ -19,10 +20,13 @@ async def first_sighting(
 ) -> bool:
     """Record ``key``; ``False`` if it was recorded already (since ``forget_before``: older
     keys are forgotten in the same transaction, so the table stays small)."""
+    token = urgent.set(True)  # an ack waits on it: before the writes already queued
     try:
         async with sessions() as session, session.begin():
             await session.exec(delete(SeenRequest).where(col(SeenRequest.seen_at) < forget_before))
             session.add(SeenRequest(key=key[:KEY_LENGTH], seen_at=now))
     except IntegrityError:
         return False
+    finally:
+        urgent.reset(token)
     return True

@@ -20,6 +20,10 @@ from typing import Any
 background: ContextVar[bool] = ContextVar("background", default=False)
 """Set in the worker's tasks: their writes wait for the requests' writes."""
 
+urgent: ContextVar[bool] = ContextVar("urgent", default=False)
+"""Set around a write that a request's answer waits on and that is over in a moment (the
+replay check before a Slack ack): it goes before the requests already waiting."""
+
 writing: ContextVar[bool] = ContextVar("writing", default=False)
 """Set while a write turn is held: its transaction begins IMMEDIATE (:mod:`storage.engine`),
 taking SQLite's write lock before it reads, so that another process cannot change what it
@@ -37,7 +41,8 @@ class WriteTurns:
             self._busy = True
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiting, (int(background.get()), next(self._order), turn))
+        priority = -1 if urgent.get() else int(background.get())
+        heapq.heappush(self._waiting, (priority, next(self._order), turn))
         try:
             await turn
         except BaseException:

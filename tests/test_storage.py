@@ -325,3 +325,31 @@ async def test_an_older_database_is_upgraded_and_keeps_its_data(empty_database_u
         assert titles == ["Old one"]
     finally:
         await engine.dispose()
+
+
+async def test_write_turns_go_urgent_first_then_requests_then_background() -> None:
+    """SQLite's writes queue in a process: the replay check a Slack ack waits on goes first,
+    then people's requests, then the worker's background writes, each in arrival order."""
+    from storage.turns import WriteTurns, background, urgent
+
+    turns = WriteTurns()
+    await turns.acquire()  # someone is writing
+    order: list[str] = []
+
+    async def wait(name: str, *, is_urgent: bool = False, is_background: bool = False) -> None:
+        urgent.set(is_urgent)
+        background.set(is_background)
+        await turns.acquire()
+        order.append(name)
+        turns.release()
+
+    waiting = [
+        asyncio.create_task(wait("background", is_background=True)),
+        asyncio.create_task(wait("request 1")),
+        asyncio.create_task(wait("replay check", is_urgent=True)),
+        asyncio.create_task(wait("request 2")),
+    ]
+    await asyncio.sleep(0)  # every task queued behind the writer
+    turns.release()
+    await asyncio.gather(*waiting)
+    assert order == ["replay check", "request 1", "request 2", "background"]
