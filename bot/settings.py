@@ -207,13 +207,12 @@ def ids(name: str, value: str | None) -> tuple[int, ...]:
     return tuple(n for n in numbers if n is not None)
 
 
-def http_url(name: str, value: str, wanted: str) -> str:
-    """An http(s) or ws(s) URL with a host (a proxy's, say), checked so that the HTTP client
-    will take it; ``wanted`` says what it should be ("an http(s) URL, like https://…").
-    Never echoed: it may carry a password."""
+def http_url(name: str, value: str, wanted: str, *, schemes: tuple[str, ...]) -> str:
+    """A URL with a host (a proxy's, say) in one of ``schemes`` (``("http", "https")``,
+    ``("ws", "wss")``), checked so that the HTTP client will take it; ``wanted`` says what it
+    should be ("an http(s) URL, like https://…"). Never echoed: it may carry a password."""
     from urllib.parse import urlsplit
 
-    schemes = ("ws", "wss") if wanted.startswith("a ws") else ("http", "https")
     try:
         parts = urlsplit(value)
         port = parts.port

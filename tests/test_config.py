@@ -16,7 +16,7 @@ from adapters.discord.settings import DiscordSettings
 from bot.config import load_config
 from bot.errors import ConfigError, SettingsError
 from bot.plugins import config_models, discover
-from bot.settings import DATABASE_DRIVERS, DEFAULT_DATABASE_URL, VARIABLES, Settings
+from bot.settings import DATABASE_DRIVERS, DEFAULT_DATABASE_URL, VARIABLES, Settings, http_url
 from storage.engine import SUPPORTED_DRIVERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
@@ -406,6 +406,20 @@ def test_any_environment_gives_settings_or_one_line_without_secrets(
     url = make_url(settings.database_url)  # what was accepted is usable
     assert url.drivername in DATABASE_DRIVERS and (url.port is None or 0 < url.port < 65536)
     assert 0 <= settings.http_port <= 65535 and settings.http_host.isascii()
+
+
+def test_the_schemes_a_url_takes_are_given_not_read_from_its_wording() -> None:
+    """Rewording what a URL should be changes nothing about which URLs are taken."""
+    assert http_url("X_URL", "wss://gw.example/", "the gateway", schemes=("ws", "wss"))
+    assert http_url("X_URL", "https://api.example/", "a ws-like API", schemes=("http", "https"))
+    for value, schemes in [("https://gw.example/", ("ws", "wss")), ("ws://x/", ("https",))]:
+        with pytest.raises(SettingsError, match=r"^X_URL must be a ws"):
+            http_url("X_URL", value, "a ws URL", schemes=schemes)
+    base = {"DISCORD_TOKEN": "t"}
+    with pytest.raises(SettingsError, match=r"^DISCORD_GATEWAY_URL must be a ws"):
+        DiscordSettings.from_env(base | {"DISCORD_GATEWAY_URL": "https://gateway.example/"})
+    with pytest.raises(SettingsError, match=r"^DISCORD_API_URL must be an http"):
+        DiscordSettings.from_env(base | {"DISCORD_API_URL": "wss://discord.example/api/v10"})
 
 
 def test_the_settings_know_the_drivers_storage_supports() -> None:
