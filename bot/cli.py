@@ -185,8 +185,9 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
         with output.open("w", encoding="utf-8") as file:
             file.write(document)
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        print(f"tocsin: cannot write {output}: {reason[:1].lower()}{reason[1:]}", file=sys.stderr)
+        from bot.text import os_reason
+
+        print(f"tocsin: cannot write {output}: {os_reason(exc)}", file=sys.stderr)
         return 1
     print(f"wrote {output}", file=sys.stderr)
     return 0

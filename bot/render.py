@@ -19,6 +19,7 @@ import jinja2
 import templates
 from bot.durations import spoken_duration, spoken_every
 from bot.platform import Dialect
+from bot.text import strip_control as strip_control  # the dialects', the adapters' too
 from bot.wording import plural, role_title
 
 TEMPLATES = Path(templates.__file__).parent
@@ -33,13 +34,7 @@ class Rich(str):
 PersonLookup = Callable[[str], str | None]
 """person key → this platform's user id (or None)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _MASS = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
-
-
-def strip_control(text: str) -> str:
-    """Drop control characters (terminal escapes, bidi overrides) but keep \\n and \\t."""
-    return _CONTROL.sub("", text)
 
 
 def defuse_mass_mentions(text: str) -> str:

@@ -20,6 +20,7 @@ from dotenv import dotenv_values
 from bot import logs
 from bot.durations import EXAMPLES, parse_duration
 from bot.errors import SettingsError
+from bot.text import SHOWN_MAX, has_control, shown
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tocsin.db"
 DEFAULT_CONFIG_FILE = Path("tocsin.toml")
@@ -128,7 +129,7 @@ def _database_url(value: str | None) -> str:
         raise SettingsError(
             f"TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; {_URL_FORM}"
         )
-    if _CONTROL.search(value):
+    if has_control(value):
         raise SettingsError("TOCSIN_DATABASE_URL has a control character in it (a line break?)")
     return value
 
@@ -180,7 +181,7 @@ def _log_format(value: str | None) -> str:
 def _duration(values: Mapping[str, str], name: str, default: str) -> timedelta:
     text = values.get(name) or default
     try:
-        if len(text) > 40:
+        if len(text) > SHOWN_MAX:
             raise ValueError(f"{_shown(text)} is not a duration: write it like {EXAMPLES}")
         return parse_duration(text)
     except ValueError as exc:
@@ -225,7 +226,7 @@ def http_url(name: str, value: str, wanted: str, *, schemes: tuple[str, ...]) ->
         parts.scheme not in schemes
         or not (_HOST.match(host) or host.startswith("["))
         or port == 0
-        or _CONTROL.search(value)
+        or has_control(value)
         or " " in value
     ):
         raise SettingsError(f"{name} must be {wanted}")
@@ -235,7 +236,7 @@ def http_url(name: str, value: str, wanted: str, *, schemes: tuple[str, ...]) ->
 def secret(name: str, value: str) -> str:
     """A token or secret: it goes into HTTP headers as it is, so no spaces or line breaks
     (a paste that took the line end with it). Never echoed."""
-    if _CONTROL.search(value) or any(c.isspace() for c in value):
+    if has_control(value) or any(c.isspace() for c in value):
         raise SettingsError(
             f"{name} has a space or a line break in it (copied with the line end?); "
             "paste the token alone"
@@ -247,13 +248,12 @@ _DIGITS = re.compile(r"[0-9]+")
 _HOST = re.compile(
     r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?|[0-9A-Fa-f:.%]{2,64})$"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _URL_FORM = (
     "write it like sqlite+aiosqlite:///./tocsin.db or "
     "postgresql+asyncpg://user:password@host:5432/database"
 )
 
 
-def _shown(value: str, limit: int = 40) -> str:
+def _shown(value: str) -> str:
     """A value as a message shows it: quoted, on one line, and cut short."""
-    return repr(value[:limit] + ("…" if len(value) > limit else ""))
+    return repr(shown(value))

@@ -217,6 +217,14 @@ runbook = "https://runbooks.example/checkout"
             "[incident]\nplatform = 7\n",
             "tocsin.toml:2: incident.platform: 7 is not text; write it in quotes",
         ),
+        (  # a long value is cut short, and says so, a number as much as a string
+            "[incident]\ndefault_severity = " + "9" * 50 + "\n",
+            "incident.default_severity: " + "9" * 40 + "… is out of range",
+        ),
+        (
+            "[incident]\nchannel_prefix = '" + "X" * 50 + "'\n",
+            'incident.channel_prefix: "' + "X" * 40 + '…" is not a channel prefix',
+        ),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -21,7 +21,7 @@ from bot.wording import role_title
 from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-HOSTILE = "*DB* _down_ @everyone <!channel> @here `x` [a](b)\x1b[2J"
+HOSTILE = "*DB* _down_ @everyone <!channel> @here `x` [a](b)\x1b[2J \x9b2J"  # 7- and 8-bit CSI
 
 
 def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
@@ -304,7 +304,7 @@ def test_template_renders_and_defuses_user_text(dialect: object, template: str) 
         assert out.strip(), f"{template} rendered nothing"
         assert "@everyone" not in out
         assert "@here" not in out
-        assert "\x1b" not in out
+        assert "\x1b" not in out and "\x9b" not in out
         if dialect.name == "markdown":
             outside_code = re.sub(r"``.*?``|`[^`]*`", "", out)
             assert "*DB*" not in outside_code  # user asterisks are escaped, never bold
