@@ -21,11 +21,10 @@ from bot import logs
 from bot.durations import EXAMPLES, parse_duration
 from bot.errors import SettingsError
 from bot.text import SHOWN_MAX, has_control, shown
+from storage.drivers import SUPPORTED_DRIVERS, unsupported
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tocsin.db"
 DEFAULT_CONFIG_FILE = Path("tocsin.toml")
-DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-"""The drivers Tocsin supports (``storage.engine.SUPPORTED_DRIVERS``, checked by a test)."""
 _T = TypeVar("_T")
 
 VARIABLES: dict[str, str] = {
@@ -120,11 +119,8 @@ def _database_url(value: str | None) -> str:
         raise SettingsError(
             f"TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; {_URL_FORM}"
         ) from None
-    if url.drivername not in DATABASE_DRIVERS:
-        raise SettingsError(
-            f"TOCSIN_DATABASE_URL uses {_shown(url.drivername)}; Tocsin supports "
-            + " and ".join(f"{d}://…" for d in DATABASE_DRIVERS)
-        )
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise SettingsError(unsupported(_shown(url.drivername)))
     if url.port is not None and (f":{url.port}" not in value or not 1 <= url.port <= 65535):
         raise SettingsError(
             f"TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; {_URL_FORM}"

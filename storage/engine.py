@@ -11,10 +11,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.drivers import SUPPORTED_DRIVERS, unsupported
 from storage.errors import DatabaseUnreachable, UnsupportedDatabase
 from storage.turns import Turn, WriteTurns, writing
-
-SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
 class Session(AsyncSession):
@@ -57,10 +56,7 @@ def create_engine(url: str) -> AsyncEngine:
     except (ArgumentError, ValueError) as exc:  # never echoed: it may carry a password
         raise UnsupportedDatabase("TOCSIN_DATABASE_URL is not a database URL") from exc
     if parsed.drivername not in SUPPORTED_DRIVERS:
-        raise UnsupportedDatabase(
-            f"TOCSIN_DATABASE_URL uses {parsed.drivername!r}; Tocsin supports "
-            + " and ".join(f"{d}://…" for d in SUPPORTED_DRIVERS)
-        )
+        raise UnsupportedDatabase(unsupported(repr(parsed.drivername)))
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.drivername.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 30}}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,8 +18,8 @@ from adapters.discord.settings import DiscordSettings
 from bot.config import load_config
 from bot.errors import ConfigError, SettingsError
 from bot.plugins import config_models, discover
-from bot.settings import DATABASE_DRIVERS, DEFAULT_DATABASE_URL, VARIABLES, Settings, http_url
-from storage.engine import SUPPORTED_DRIVERS
+from bot.settings import DEFAULT_DATABASE_URL, VARIABLES, Settings, http_url
+from storage.drivers import SUPPORTED_DRIVERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
 
@@ -412,7 +414,7 @@ def test_any_environment_gives_settings_or_one_line_without_secrets(
         assert len(message) < 300, message
         return
     url = make_url(settings.database_url)  # what was accepted is usable
-    assert url.drivername in DATABASE_DRIVERS and (url.port is None or 0 < url.port < 65536)
+    assert url.drivername in SUPPORTED_DRIVERS and (url.port is None or 0 < url.port < 65536)
     assert 0 <= settings.http_port <= 65535 and settings.http_host.isascii()
 
 
@@ -430,8 +432,19 @@ def test_the_schemes_a_url_takes_are_given_not_read_from_its_wording() -> None:
         DiscordSettings.from_env(base | {"DISCORD_API_URL": "wss://discord.example/api/v10"})
 
 
-def test_the_settings_know_the_drivers_storage_supports() -> None:
-    assert DATABASE_DRIVERS == SUPPORTED_DRIVERS
+def test_reading_the_settings_loads_no_sqlalchemy() -> None:
+    """``tocsin --help`` reads the settings (a plugin's do): checking the database URL's
+    driver must not load the engine, nor SQLAlchemy until a URL is there to parse."""
+    code = (
+        "import sys\n"
+        "from bot.settings import Settings\n"
+        "Settings.from_env({}, dotenv=False)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'sqlmodel'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_good_values_are_still_read() -> None:
