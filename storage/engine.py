@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -46,7 +47,15 @@ def sqlite_file(url: str) -> Path | None:
         return None
     if parsed.query.get("mode") == "memory":
         return None
-    return Path(name.removeprefix("file:")) if parsed.query.get("uri") else Path(name)
+    if not parsed.query.get("uri"):
+        return Path(name)
+    # A URI filename (https://sqlite.org/uri.html): file:path or file://[localhost]/path,
+    # with %HH escapes.
+    name = name.removeprefix("file:")
+    if name.startswith("//"):
+        name = name[2:].removeprefix("localhost")
+    name = unquote(name)
+    return None if name in ("", ":memory:") else Path(name)
 
 
 def create_engine(url: str) -> AsyncEngine:

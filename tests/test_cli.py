@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
@@ -442,6 +444,21 @@ def test_check_config_of_an_existing_sqlite_file_leaves_the_folder_as_it_was(
     result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(sqlite_url))
     assert result.returncode == 0 and "✓ database:" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_check_config_reads_a_sqlite_uri_filename_as_sqlite_does(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """file://localhost/path and %-escapes (decoded once by SQLAlchemy, once more by SQLite):
+    the file SQLite opens is the file checked, not one said to be created on first run."""
+    folder = tmp_path / "100% my data"
+    folder.mkdir()
+    path = folder / "tocsin.db"
+    shutil.move(sqlite_url.removeprefix("sqlite+aiosqlite:///"), path)
+    url = f"sqlite+aiosqlite:///file://localhost{quote(quote(str(path)))}?uri=true"
+    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(url))
+    assert result.returncode == 0, result.stdout
+    assert report(result)[2].endswith(f"answers, schema at {head_revision()}"), result.stdout
 
 
 def test_check_config_of_a_sqlite_file_in_a_missing_folder_fails(tmp_path: Path) -> None:
