@@ -309,7 +309,7 @@ async def _check_database(url: str) -> Check:
                 None, f"database: {shown} does not exist yet; it will be created on first run"
             )
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, read_only=True)
         try:
             state = await require_current(engine)
         finally:

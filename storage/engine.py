@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -58,8 +59,12 @@ def sqlite_file(url: str) -> Path | None:
     return None if name in ("", ":memory:") else Path(name)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
+
+    ``read_only`` (``tocsin check-config``): a SQLite file is opened read-only
+    (:func:`_read_only`), keeps its journal mode and gets no file beside it. (Reading
+    changes nothing on PostgreSQL.)"""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # never echoed: it may carry a password
@@ -77,9 +82,39 @@ def create_engine(url: str) -> AsyncEngine:
             "for PostgreSQL install the extra: pip install 'tocsin[postgres]'"
         ) from exc
     if parsed.drivername.startswith("sqlite"):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        path = sqlite_file(url)
+        if read_only and path is not None:
+            event.listen(engine.sync_engine, "do_connect", partial(_read_only, path))
+        else:
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _read_only(path: Path, _dialect: Any, _record: Any, cargs: list[Any], cparams: Any) -> None:
+    """Open the SQLite file ``path`` read-only, so that nothing changes and no file appears.
+
+    A database in WAL mode that no connection has open (no ``-wal`` file beside it: the
+    last to close removes it) holds everything in its file, which is then read as
+    immutable: a read-only connection would otherwise create ``-wal`` and ``-shm`` files
+    and, unable to delete them, leave them behind. One in use is read through the files
+    its users keep; one in rollback-journal mode needs none."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    if _in_wal_mode(path) and not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    cargs[:] = [uri]
+    cparams["uri"] = True
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """Whether the SQLite file says it is in WAL mode (its header's read and write format
+    versions are 2, not 1)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[18:20] == b"\x02\x02"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -437,13 +439,42 @@ def test_check_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_check_config_of_an_existing_sqlite_file_leaves_the_folder_as_it_was(
-    sqlite_url: str, tmp_path: Path
+def journal_mode(path: Path) -> str:
+    """What a SQLite file's header says (read as bytes: opening it could change it)."""
+    return {b"\x01\x01": "delete", b"\x02\x02": "wal"}[path.read_bytes()[18:20]]
+
+
+@pytest.mark.parametrize("mode", ["delete", "wal", "wal, in use"])
+def test_check_config_of_an_existing_sqlite_file_changes_nothing(
+    sqlite_url: str, tmp_path: Path, mode: str
 ) -> None:
-    before = sorted(p.name for p in tmp_path.iterdir())
-    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(sqlite_url))
-    assert result.returncode == 0 and "✓ database:" in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    """Neither the file (its journal mode included) nor its folder: no -wal or -shm file
+    is left, nor appears for a moment (that would change the folder's time)."""
+    folder = tmp_path / "data #1 100%"  # a path that must be escaped in a SQLite URI
+    folder.mkdir()
+    path = folder / "tocsin.db"
+    shutil.move(sqlite_url.removeprefix("sqlite+aiosqlite:///"), path)
+    with sqlite3.connect(path) as setup:
+        setup.execute(f"PRAGMA journal_mode={mode.split(',')[0]}")
+    setup.close()
+    user = sqlite3.connect(path)  # another process, say, reading while check-config runs
+    if mode == "wal, in use":
+        user.execute("SELECT * FROM alembic_version").fetchall()
+    else:
+        user.close()
+    before = sorted(p.name for p in folder.iterdir())
+    for each in (folder, *folder.iterdir()):
+        os.utime(each, ns=(10**18, 10**18))  # long ago: a change makes it now
+    try:
+        env = tocsin_env(f"sqlite+aiosqlite:///{path}")
+        result = tocsin_inline("check-config", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stdout
+        assert f"answers, schema at {head_revision()}" in report(result)[2], result.stdout
+        assert sorted(p.name for p in folder.iterdir()) == before
+        assert folder.stat().st_mtime_ns == path.stat().st_mtime_ns == 10**18
+        assert journal_mode(path) == mode.split(",")[0]
+    finally:
+        user.close()
 
 
 def test_check_config_reads_a_sqlite_uri_filename_as_sqlite_does(
