@@ -31,6 +31,16 @@ class Session(AsyncSession):
 
 SessionFactory = async_sessionmaker[Session]
 
+DATABASE_WAIT = 5.0
+"""Seconds a look at the database (a probe, a scrape, ``check-config``) waits for an answer
+before saying it did not answer: one that stopped answering would hold it until TCP gives
+up."""
+
+
+def no_answer(url: str) -> str:
+    """What is said when the database at ``url`` did not answer within DATABASE_WAIT."""
+    return f"the database at {safe_url(url)} did not answer within {DATABASE_WAIT:g} s"
+
 
 def safe_url(url: str) -> str:
     """The URL with any password hidden, for messages and logs."""

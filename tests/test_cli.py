@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -490,6 +491,25 @@ def test_check_config_reads_a_sqlite_uri_filename_as_sqlite_does(
     result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(url))
     assert result.returncode == 0, result.stdout
     assert report(result)[2].endswith(f"answers, schema at {head_revision()}"), result.stdout
+
+
+def test_check_config_of_a_database_that_does_not_answer_says_so_within_seconds(
+    tmp_path: Path,
+) -> None:
+    """A host that takes the connection and never answers (a partition, a dead server
+    behind a load balancer) is reported after DATABASE_WAIT, as /healthz does."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nobody ever reads or answers
+        port = silent.getsockname()[1]
+        url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{port}/tocsin"
+        result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(url))
+    assert result.returncode == 1
+    assert (
+        f"✗ database: the database at postgresql+asyncpg://postgres:***@127.0.0.1:{port}/tocsin "
+        "did not answer within 5 s" in report(result)
+    )
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_check_config_of_a_sqlite_file_in_a_missing_folder_fails(tmp_path: Path) -> None:
