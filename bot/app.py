@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,6 +29,7 @@ from bot.platform import ChatPlatform
 from bot.plugins import Host, Mounted, PlatformPlugin, config_models
 from bot.presenter import Presenter
 from bot.settings import Settings
+from bot.text import os_reason
 from bot.views import IncidentView, Views
 from bot.wiring import Wiring
 from bot.worker import Worker, process_id
@@ -268,7 +267,7 @@ async def _start(
     except OSError as exc:  # the port is taken, the host unknown or not this machine's
         raise TocsinError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port} "
-            f"(TOCSIN_HTTP_HOST, TOCSIN_HTTP_PORT): {_os_reason(exc)}"
+            f"(TOCSIN_HTTP_HOST, TOCSIN_HTTP_PORT): {os_reason(exc)}"
         ) from None
     assert core.worker is not None
     await core.worker.start()
@@ -280,15 +279,6 @@ async def _start(
             "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET for Slack, or DISCORD_TOKEN for "
             "Discord (see the README); to try Tocsin without one, run: tocsin shell"
         )
-
-
-def _os_reason(exc: OSError) -> str:
-    """What an OSError says, without its errno prefix: "address already in use"."""
-    if isinstance(exc, socket.gaierror) or not exc.errno:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-    else:
-        reason = os.strerror(exc.errno)
-    return reason[:1].lower() + reason[1:]
 
 
 async def _until_stopped(stop: asyncio.Event, mounted: list[Mounted]) -> None:

@@ -185,8 +185,9 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
         with output.open("w", encoding="utf-8") as file:
             file.write(document)
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        print(f"tocsin: cannot write {output}: {reason[:1].lower()}{reason[1:]}", file=sys.stderr)
+        from bot.text import os_reason
+
+        print(f"tocsin: cannot write {output}: {os_reason(exc)}", file=sys.stderr)
         return 1
     print(f"wrote {output}", file=sys.stderr)
     return 0
@@ -284,10 +285,11 @@ def _check_config_file(
 
 async def _check_database(url: str) -> Check:
     """Whether the database answers and where its schema stands; a database that ``tocsin
-    run`` will create or migrate is a note, not a failure. Opens no file that is not there."""
+    run`` will create or migrate is a note, not a failure. Opens no file that is not there,
+    and waits at most DATABASE_WAIT (5 s) for an answer, as /healthz does."""
     from sqlalchemy.engine import make_url
 
-    from storage.engine import create_engine, safe_url, sqlite_file
+    from storage.engine import DATABASE_WAIT, create_engine, no_answer, safe_url, sqlite_file
     from storage.errors import StorageError
     from storage.migrate import require_current
 
@@ -308,11 +310,14 @@ async def _check_database(url: str) -> Check:
                 None, f"database: {shown} does not exist yet; it will be created on first run"
             )
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, read_only=True)
         try:
-            state = await require_current(engine)
+            async with asyncio.timeout(DATABASE_WAIT):
+                state = await require_current(engine)
         finally:
             await engine.dispose()
+    except TimeoutError:
+        return Check(False, f"database: {no_answer(url)}")
     except StorageError as exc:
         return Check(False, f"database: {exc}")
     if state.up_to_date:

@@ -1,5 +1,6 @@
 """Durations as people write them in the config and in commands: ``"30s"``, ``"5m"``,
-``"1h30m"``, ``"2d"``, ``"1w"``."""
+``"1h30m"``, ``"2d"``, ``"1w"``; and the forms Tocsin shows them in: spoken, on a clock,
+as an age."""
 
 from __future__ import annotations
 
@@ -51,12 +52,17 @@ def spoken_every(value: timedelta) -> str:
     return f"every {unit}" if one == "1" and " " not in unit else f"every {said}"
 
 
-def format_duration(value: timedelta) -> str:
-    """A short, exact form: ``"15m"``, ``"1h 30m"``, ``"2d 4h"``, ``"45s"``."""
+def clock_duration(value: timedelta) -> str:
+    """As a stopwatch shows it, to the minute past an hour, for a table (an export's time
+    to acknowledge and to resolve): ``"42s"``, ``"3m 05s"``, ``"26h 01m"``."""
     seconds = int(value.total_seconds())
-    if seconds <= 0:
-        return "0s"
-    return " ".join(f"{amount}{unit}" for amount, unit in _parts(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
 
 
 def _parts(seconds: int) -> list[tuple[int, str]]:

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
+from bot.text import shown
+
 
 @dataclass(frozen=True)
 class Form:
@@ -130,9 +132,9 @@ def toml(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return json.dumps(value[:40] + ("…" if len(value) > 40 else ""), ensure_ascii=False)
+        return json.dumps(shown(value), ensure_ascii=False)
     if isinstance(value, int | float):
-        return str(value)[:40]
+        return shown(str(value))
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,9 @@ from typing import Any
 import jinja2
 
 import templates
-from bot.durations import spoken_duration, spoken_every
+from bot.durations import clock_duration, spoken_duration, spoken_every
 from bot.platform import Dialect
+from bot.text import strip_control as strip_control  # the dialects', the adapters' too
 from bot.wording import plural, role_title
 
 TEMPLATES = Path(templates.__file__).parent
@@ -33,13 +34,7 @@ class Rich(str):
 PersonLookup = Callable[[str], str | None]
 """person key → this platform's user id (or None)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _MASS = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
-
-
-def strip_control(text: str) -> str:
-    """Drop control characters (terminal escapes, bidi overrides) but keep \\n and \\t."""
-    return _CONTROL.sub("", text)
 
 
 def defuse_mass_mentions(text: str) -> str:
@@ -113,19 +108,6 @@ def format_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
-def format_duration(value: timedelta | None) -> str:
-    if value is None:
-        return "—"
-    seconds = int(value.total_seconds())
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
 class Renderer:
     """Renders the shared templates in one dialect; ``people`` maps a person key to this
     platform's user id, for mentions."""
@@ -193,7 +175,7 @@ def _environment(dialect: Dialect) -> jinja2.Environment:
             "mention": mention,
             "channel": lambda b: Rich(dialect.channel(b.channel_id, esc(b.channel_name))),
             "time": lambda v: Rich(format_time(v)),
-            "duration": lambda v: Rich(format_duration(v)),
+            "duration": lambda v: Rich("—" if v is None else clock_duration(v)),
             "span": lambda v: Rich(spoken_duration(v)),
             "every": lambda v: Rich(spoken_every(v)),
             "role": lambda v: esc(role_title(str(v))),

@@ -20,11 +20,11 @@ from dotenv import dotenv_values
 from bot import logs
 from bot.durations import EXAMPLES, parse_duration
 from bot.errors import SettingsError
+from bot.text import SHOWN_MAX, has_control, shown
+from storage.drivers import SUPPORTED_DRIVERS, unsupported
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tocsin.db"
 DEFAULT_CONFIG_FILE = Path("tocsin.toml")
-DATABASE_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
-"""The drivers Tocsin supports (``storage.engine.SUPPORTED_DRIVERS``, checked by a test)."""
 _T = TypeVar("_T")
 
 VARIABLES: dict[str, str] = {
@@ -119,16 +119,13 @@ def _database_url(value: str | None) -> str:
         raise SettingsError(
             f"TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; {_URL_FORM}"
         ) from None
-    if url.drivername not in DATABASE_DRIVERS:
-        raise SettingsError(
-            f"TOCSIN_DATABASE_URL uses {_shown(url.drivername)}; Tocsin supports "
-            + " and ".join(f"{d}://…" for d in DATABASE_DRIVERS)
-        )
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise SettingsError(unsupported(_shown(url.drivername)))
     if url.port is not None and (f":{url.port}" not in value or not 1 <= url.port <= 65535):
         raise SettingsError(
             f"TOCSIN_DATABASE_URL: the port must be a number from 1 to 65535; {_URL_FORM}"
         )
-    if _CONTROL.search(value):
+    if has_control(value):
         raise SettingsError("TOCSIN_DATABASE_URL has a control character in it (a line break?)")
     return value
 
@@ -180,7 +177,7 @@ def _log_format(value: str | None) -> str:
 def _duration(values: Mapping[str, str], name: str, default: str) -> timedelta:
     text = values.get(name) or default
     try:
-        if len(text) > 40:
+        if len(text) > SHOWN_MAX:
             raise ValueError(f"{_shown(text)} is not a duration: write it like {EXAMPLES}")
         return parse_duration(text)
     except ValueError as exc:
@@ -207,13 +204,12 @@ def ids(name: str, value: str | None) -> tuple[int, ...]:
     return tuple(n for n in numbers if n is not None)
 
 
-def http_url(name: str, value: str, wanted: str) -> str:
-    """An http(s) or ws(s) URL with a host (a proxy's, say), checked so that the HTTP client
-    will take it; ``wanted`` says what it should be ("an http(s) URL, like https://…").
-    Never echoed: it may carry a password."""
+def http_url(name: str, value: str, wanted: str, *, schemes: tuple[str, ...]) -> str:
+    """A URL with a host (a proxy's, say) in one of ``schemes`` (``("http", "https")``,
+    ``("ws", "wss")``), checked so that the HTTP client will take it; ``wanted`` says what it
+    should be ("an http(s) URL, like https://…"). Never echoed: it may carry a password."""
     from urllib.parse import urlsplit
 
-    schemes = ("ws", "wss") if wanted.startswith("a ws") else ("http", "https")
     try:
         parts = urlsplit(value)
         port = parts.port
@@ -226,7 +222,7 @@ def http_url(name: str, value: str, wanted: str) -> str:
         parts.scheme not in schemes
         or not (_HOST.match(host) or host.startswith("["))
         or port == 0
-        or _CONTROL.search(value)
+        or has_control(value)
         or " " in value
     ):
         raise SettingsError(f"{name} must be {wanted}")
@@ -236,7 +232,7 @@ def http_url(name: str, value: str, wanted: str) -> str:
 def secret(name: str, value: str) -> str:
     """A token or secret: it goes into HTTP headers as it is, so no spaces or line breaks
     (a paste that took the line end with it). Never echoed."""
-    if _CONTROL.search(value) or any(c.isspace() for c in value):
+    if has_control(value) or any(c.isspace() for c in value):
         raise SettingsError(
             f"{name} has a space or a line break in it (copied with the line end?); "
             "paste the token alone"
@@ -248,13 +244,12 @@ _DIGITS = re.compile(r"[0-9]+")
 _HOST = re.compile(
     r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?|[0-9A-Fa-f:.%]{2,64})$"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _URL_FORM = (
     "write it like sqlite+aiosqlite:///./tocsin.db or "
     "postgresql+asyncpg://user:password@host:5432/database"
 )
 
 
-def _shown(value: str, limit: int = 40) -> str:
+def _shown(value: str) -> str:
     """A value as a message shows it: quoted, on one line, and cut short."""
-    return repr(value[:limit] + ("…" if len(value) > limit else ""))
+    return repr(shown(value))

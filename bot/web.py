@@ -18,7 +18,7 @@ from aiohttp.web_log import AccessLogger
 from bot import __version__
 from bot.lifecycle import Status
 from storage import jobs
-from storage.engine import reason, safe_url
+from storage.engine import DATABASE_WAIT, no_answer, reason, safe_url
 from storage.errors import UNAVAILABLE, StorageError
 from storage.migrate import SchemaState, schema_state
 
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tocsin.web")
 
-DATABASE_WAIT = 5.0
-"""Seconds a probe or a scrape waits for the database (one that stopped answering would
-hold them until TCP gives up) before saying it is unavailable."""
 QUIET = frozenset({"/healthz", "/metrics"})
 """Paths probed every few seconds: no access-log line for them."""
 _ENDED = {Status.RESOLVED.value, Status.CLOSED.value, Status.CANCELLED.value}
@@ -43,12 +40,11 @@ def make_web_app(core: Core) -> web.Application:
 
     def failure(exc: BaseException) -> str:
         """What went wrong, in one line for the log: where (no password) and why."""
-        where = safe_url(str(core.engine.url))
         if isinstance(exc, TimeoutError):
-            return f"the database at {where} did not answer within {DATABASE_WAIT:g} s"
+            return no_answer(str(core.engine.url))
         if isinstance(exc, StorageError):
             return str(exc)
-        return f"the database at {where} failed: {reason(exc)}"
+        return f"the database at {safe_url(str(core.engine.url))} failed: {reason(exc)}"
 
     async def healthz(_request: web.Request) -> web.Response:
         try:

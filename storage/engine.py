@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -11,10 +13,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.drivers import SUPPORTED_DRIVERS, unsupported
 from storage.errors import DatabaseUnreachable, UnsupportedDatabase
 from storage.turns import Turn, WriteTurns, writing
-
-SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
 class Session(AsyncSession):
@@ -29,6 +30,16 @@ class Session(AsyncSession):
 
 
 SessionFactory = async_sessionmaker[Session]
+
+DATABASE_WAIT = 5.0
+"""Seconds a look at the database (a probe, a scrape, ``check-config``) waits for an answer
+before saying it did not answer: one that stopped answering would hold it until TCP gives
+up."""
+
+
+def no_answer(url: str) -> str:
+    """What is said when the database at ``url`` did not answer within DATABASE_WAIT."""
+    return f"the database at {safe_url(url)} did not answer within {DATABASE_WAIT:g} s"
 
 
 def safe_url(url: str) -> str:
@@ -47,20 +58,29 @@ def sqlite_file(url: str) -> Path | None:
         return None
     if parsed.query.get("mode") == "memory":
         return None
-    return Path(name.removeprefix("file:")) if parsed.query.get("uri") else Path(name)
+    if not parsed.query.get("uri"):
+        return Path(name)
+    # A URI filename (https://sqlite.org/uri.html): file:path or file://[localhost]/path,
+    # with %HH escapes.
+    name = name.removeprefix("file:")
+    if name.startswith("//"):
+        name = name[2:].removeprefix("localhost")
+    name = unquote(name)
+    return None if name in ("", ":memory:") else Path(name)
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+def create_engine(url: str, *, read_only: bool = False) -> AsyncEngine:
+    """An async engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
+
+    ``read_only`` (``tocsin check-config``): a SQLite file is opened read-only
+    (:func:`_read_only`), keeps its journal mode and gets no file beside it. (Reading
+    changes nothing on PostgreSQL.)"""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # never echoed: it may carry a password
         raise UnsupportedDatabase("TOCSIN_DATABASE_URL is not a database URL") from exc
     if parsed.drivername not in SUPPORTED_DRIVERS:
-        raise UnsupportedDatabase(
-            f"TOCSIN_DATABASE_URL uses {parsed.drivername!r}; Tocsin supports "
-            + " and ".join(f"{d}://…" for d in SUPPORTED_DRIVERS)
-        )
+        raise UnsupportedDatabase(unsupported(repr(parsed.drivername)))
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.drivername.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 30}}
@@ -72,9 +92,39 @@ def create_engine(url: str) -> AsyncEngine:
             "for PostgreSQL install the extra: pip install 'tocsin[postgres]'"
         ) from exc
     if parsed.drivername.startswith("sqlite"):
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        path = sqlite_file(url)
+        if read_only and path is not None:
+            event.listen(engine.sync_engine, "do_connect", partial(_read_only, path))
+        else:
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def _read_only(path: Path, _dialect: Any, _record: Any, cargs: list[Any], cparams: Any) -> None:
+    """Open the SQLite file ``path`` read-only, so that nothing changes and no file appears.
+
+    A database in WAL mode that no connection has open (no ``-wal`` file beside it: the
+    last to close removes it) holds everything in its file, which is then read as
+    immutable: a read-only connection would otherwise create ``-wal`` and ``-shm`` files
+    and, unable to delete them, leave them behind. One in use is read through the files
+    its users keep; one in rollback-journal mode needs none."""
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    if _in_wal_mode(path) and not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    cargs[:] = [uri]
+    cparams["uri"] = True
+
+
+def _in_wal_mode(path: Path) -> bool:
+    """Whether the SQLite file says it is in WAL mode (its header's read and write format
+    versions are 2, not 1)."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header[18:20] == b"\x02\x02"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

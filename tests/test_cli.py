@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
@@ -435,13 +440,76 @@ def test_check_config_in_a_fresh_folder_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_check_config_of_an_existing_sqlite_file_leaves_the_folder_as_it_was(
+def journal_mode(path: Path) -> str:
+    """What a SQLite file's header says (read as bytes: opening it could change it)."""
+    return {b"\x01\x01": "delete", b"\x02\x02": "wal"}[path.read_bytes()[18:20]]
+
+
+@pytest.mark.parametrize("mode", ["delete", "wal", "wal, in use"])
+def test_check_config_of_an_existing_sqlite_file_changes_nothing(
+    sqlite_url: str, tmp_path: Path, mode: str
+) -> None:
+    """Neither the file (its journal mode included) nor its folder: no -wal or -shm file
+    is left, nor appears for a moment (that would change the folder's time)."""
+    folder = tmp_path / "data #1 100%"  # a path that must be escaped in a SQLite URI
+    folder.mkdir()
+    path = folder / "tocsin.db"
+    shutil.move(sqlite_url.removeprefix("sqlite+aiosqlite:///"), path)
+    with sqlite3.connect(path) as setup:
+        setup.execute(f"PRAGMA journal_mode={mode.split(',')[0]}")
+    setup.close()
+    user = sqlite3.connect(path)  # another process, say, reading while check-config runs
+    if mode == "wal, in use":
+        user.execute("SELECT * FROM alembic_version").fetchall()
+    else:
+        user.close()
+    before = sorted(p.name for p in folder.iterdir())
+    for each in (folder, *folder.iterdir()):
+        os.utime(each, ns=(10**18, 10**18))  # long ago: a change makes it now
+    try:
+        env = tocsin_env(f"sqlite+aiosqlite:///{path}")
+        result = tocsin_inline("check-config", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stdout
+        assert f"answers, schema at {head_revision()}" in report(result)[2], result.stdout
+        assert sorted(p.name for p in folder.iterdir()) == before
+        assert folder.stat().st_mtime_ns == path.stat().st_mtime_ns == 10**18
+        assert journal_mode(path) == mode.split(",")[0]
+    finally:
+        user.close()
+
+
+def test_check_config_reads_a_sqlite_uri_filename_as_sqlite_does(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    before = sorted(p.name for p in tmp_path.iterdir())
-    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(sqlite_url))
-    assert result.returncode == 0 and "✓ database:" in result.stdout
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    """file://localhost/path and %-escapes (decoded once by SQLAlchemy, once more by SQLite):
+    the file SQLite opens is the file checked, not one said to be created on first run."""
+    folder = tmp_path / "100% my data"
+    folder.mkdir()
+    path = folder / "tocsin.db"
+    shutil.move(sqlite_url.removeprefix("sqlite+aiosqlite:///"), path)
+    url = f"sqlite+aiosqlite:///file://localhost{quote(quote(str(path)))}?uri=true"
+    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(url))
+    assert result.returncode == 0, result.stdout
+    assert report(result)[2].endswith(f"answers, schema at {head_revision()}"), result.stdout
+
+
+def test_check_config_of_a_database_that_does_not_answer_says_so_within_seconds(
+    tmp_path: Path,
+) -> None:
+    """A host that takes the connection and never answers (a partition, a dead server
+    behind a load balancer) is reported after DATABASE_WAIT, as /healthz does."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the handshake; nobody ever reads or answers
+        port = silent.getsockname()[1]
+        url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{port}/tocsin"
+        result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(url))
+    assert result.returncode == 1
+    assert (
+        f"✗ database: the database at postgresql+asyncpg://postgres:***@127.0.0.1:{port}/tocsin "
+        "did not answer within 5 s" in report(result)
+    )
+    assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_check_config_of_a_sqlite_file_in_a_missing_folder_fails(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,8 +18,8 @@ from adapters.discord.settings import DiscordSettings
 from bot.config import load_config
 from bot.errors import ConfigError, SettingsError
 from bot.plugins import config_models, discover
-from bot.settings import DATABASE_DRIVERS, DEFAULT_DATABASE_URL, VARIABLES, Settings
-from storage.engine import SUPPORTED_DRIVERS
+from bot.settings import DEFAULT_DATABASE_URL, VARIABLES, Settings, http_url
+from storage.drivers import SUPPORTED_DRIVERS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
 
@@ -217,6 +219,14 @@ runbook = "https://runbooks.example/checkout"
             "[incident]\nplatform = 7\n",
             "tocsin.toml:2: incident.platform: 7 is not text; write it in quotes",
         ),
+        (  # a long value is cut short, and says so, a number as much as a string
+            "[incident]\ndefault_severity = " + "9" * 50 + "\n",
+            "incident.default_severity: " + "9" * 40 + "… is out of range",
+        ),
+        (
+            "[incident]\nchannel_prefix = '" + "X" * 50 + "'\n",
+            'incident.channel_prefix: "' + "X" * 40 + '…" is not a channel prefix',
+        ),
     ],
 )
 def test_bad_config_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:
@@ -404,12 +414,37 @@ def test_any_environment_gives_settings_or_one_line_without_secrets(
         assert len(message) < 300, message
         return
     url = make_url(settings.database_url)  # what was accepted is usable
-    assert url.drivername in DATABASE_DRIVERS and (url.port is None or 0 < url.port < 65536)
+    assert url.drivername in SUPPORTED_DRIVERS and (url.port is None or 0 < url.port < 65536)
     assert 0 <= settings.http_port <= 65535 and settings.http_host.isascii()
 
 
-def test_the_settings_know_the_drivers_storage_supports() -> None:
-    assert DATABASE_DRIVERS == SUPPORTED_DRIVERS
+def test_the_schemes_a_url_takes_are_given_not_read_from_its_wording() -> None:
+    """Rewording what a URL should be changes nothing about which URLs are taken."""
+    assert http_url("X_URL", "wss://gw.example/", "the gateway", schemes=("ws", "wss"))
+    assert http_url("X_URL", "https://api.example/", "a ws-like API", schemes=("http", "https"))
+    for value, schemes in [("https://gw.example/", ("ws", "wss")), ("ws://x/", ("https",))]:
+        with pytest.raises(SettingsError, match=r"^X_URL must be a ws"):
+            http_url("X_URL", value, "a ws URL", schemes=schemes)
+    base = {"DISCORD_TOKEN": "t"}
+    with pytest.raises(SettingsError, match=r"^DISCORD_GATEWAY_URL must be a ws"):
+        DiscordSettings.from_env(base | {"DISCORD_GATEWAY_URL": "https://gateway.example/"})
+    with pytest.raises(SettingsError, match=r"^DISCORD_API_URL must be an http"):
+        DiscordSettings.from_env(base | {"DISCORD_API_URL": "wss://discord.example/api/v10"})
+
+
+def test_reading_the_settings_loads_no_sqlalchemy() -> None:
+    """``tocsin --help`` reads the settings (a plugin's do): checking the database URL's
+    driver must not load the engine, nor SQLAlchemy until a URL is there to parse."""
+    code = (
+        "import sys\n"
+        "from bot.settings import Settings\n"
+        "Settings.from_env({}, dotenv=False)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'sqlmodel'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stderr
 
 
 def test_good_values_are_still_read() -> None:

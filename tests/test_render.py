@@ -10,18 +10,17 @@ import pytest
 from bot.commands import default_registry
 from bot.commands.parse import Parser
 from bot.config import TocsinConfig
-from bot.durations import format_duration as span
-from bot.durations import parse_duration, spoken_duration, spoken_every
+from bot.durations import clock_duration, parse_duration, spoken_duration, spoken_every
 from bot.identity import Directory, Person
 from bot.lifecycle import Status
 from bot.presenter import STATUS_ICONS, Presenter
-from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich, format_duration
+from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich
 from bot.views import IncidentView
 from bot.wording import role_title
 from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-HOSTILE = "*DB* _down_ @everyone <!channel> @here `x` [a](b)\x1b[2J"
+HOSTILE = "*DB* _down_ @everyone <!channel> @here `x` [a](b)\x1b[2J \x9b2J"  # 7- and 8-bit CSI
 
 
 def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
@@ -316,7 +315,7 @@ def test_template_renders_and_defuses_user_text(dialect: object, template: str) 
         assert out.strip(), f"{template} rendered nothing"
         assert "@everyone" not in out
         assert "@here" not in out
-        assert "\x1b" not in out
+        assert "\x1b" not in out and "\x9b" not in out
         if dialect.name == "markdown":
             outside_code = re.sub(r"``.*?``|`[^`]*`", "", out)
             assert "*DB*" not in outside_code  # user asterisks are escaped, never bold
@@ -371,10 +370,13 @@ def test_card_has_buttons_for_its_status() -> None:
 
 
 def test_durations_read_naturally() -> None:
-    assert format_duration(timedelta(seconds=42)) == "42s"
-    assert format_duration(timedelta(minutes=3, seconds=5)) == "3m 05s"
-    assert format_duration(timedelta(hours=26, minutes=1)) == "26h 01m"
-    assert format_duration(None) == "—"
+    assert clock_duration(timedelta(seconds=42)) == "42s"
+    assert clock_duration(timedelta(minutes=3, seconds=5)) == "3m 05s"
+    assert clock_duration(timedelta(hours=26, minutes=1)) == "26h 01m"
+    (context,) = all_contexts()["export.md"]
+    export = Renderer(MarkdownDialect()).render("export.md", **{**context, "time_to_resolve": None})
+    assert "| Time to acknowledge | 2m 00s |" in export
+    assert "| Time to resolve | — |" in export
 
 
 @pytest.mark.parametrize(
@@ -383,9 +385,6 @@ def test_durations_read_naturally() -> None:
 )
 def test_durations_are_written_as_people_write_them(text: str, seconds: int) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
-    assert (
-        parse_duration(span(timedelta(seconds=seconds)).replace(" ", "")).total_seconds() == seconds
-    )
 
 
 @pytest.mark.parametrize("text", ["5 minutes", "-5m", "0s", "", "m", "5", "1m1h", "1h1h", "1.5h"])

@@ -5,6 +5,7 @@ is cut short."""
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -13,14 +14,16 @@ from bot.app import open_core
 from bot.commands import default_registry
 from bot.commands.parse import Parser
 from bot.commands.registry import Arg
-from bot.commands.values import SHOWN_MAX, clean
+from bot.commands.values import clean
 from bot.config import TocsinConfig
-from bot.errors import UserError
+from bot.errors import SettingsError, UserError
 from bot.identity import Actor, Person
 from bot.inbound import ChannelEvent, Command
 from bot.platform import UserRef
-from bot.settings import Settings
+from bot.render import MarkdownDialect, PlainDialect
+from bot.settings import Settings, http_url, secret
 from bot.testing import RecordingPlatform
+from bot.text import SHOWN_MAX
 from tests.conftest import Chat
 
 CONTROLS = "\x00\x07\x08\x0b\x0c\x1b\x7f\x85\x9f\u202a\u202e\u2066\u2069"
@@ -32,6 +35,28 @@ def test_clean_keeps_text_and_line_breaks_where_text_spans_lines() -> None:
     assert clean(typed) == "disk\nfull\nnow\tthen"
     assert clean(typed, multiline=False) == "disk full now then"
     assert clean("café ☕ 東京 مرحبا 👩‍💻") == "café ☕ 東京 مرحبا 👩‍💻"  # letters, emoji, ZWJ
+
+
+def test_one_rule_for_control_characters_in_user_text_messages_and_settings() -> None:
+    """User text, what is rendered and the settings drop or refuse the same characters;
+    they differ only where they must: text that may span lines keeps its tab and line
+    breaks (a CR as one), and a setting, one line, refuses those and U+2028/U+2029 too."""
+    lines, separators = set("\t\n\r"), {"\u2028", "\u2029"}
+    for code in [*range(0x3000), *range(0xFFF0, 0x10000), 0x1F600]:
+        char = chr(code)
+        control = bool(ANY_CONTROL.match(char))
+        assert clean(f"a{char}b") == ("a\nb" if char == "\r" else "ab" if control else f"a{char}b")
+        for dialect in (PlainDialect(), MarkdownDialect()):
+            assert (dialect.escape(char) == "") == (control or char == "\r"), hex(code)
+        try:
+            http_url("X_URL", f"https://example.com/a{char}b", "a URL", schemes=("https",))
+            refused = False
+        except SettingsError:
+            refused = True
+        assert refused == (control or char in lines | separators or char == " "), hex(code)
+        refusal = pytest.raises(SettingsError) if control or char.isspace() else nullcontext()
+        with refusal:
+            secret("X_TOKEN", f"a{char}b")
 
 
 async def test_control_characters_never_reach_the_database_or_the_chat(chat: Chat) -> None:

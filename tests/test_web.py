@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.web import make_runner, make_web_app
 from storage.migrate import head_revision
 from tests.conftest import POSTGRES_URL, _asyncpg_dsn
+from tests.fakes.tcp_proxy import Proxy
 
 PASSWORD = "hunter2-not-for-logs"
 
@@ -216,65 +217,21 @@ async def test_healthz_fails_for_a_schema_behind_or_ahead(
     assert (await served.client.get("/healthz")).status == 200
 
 
-class Partition:
-    """A TCP relay to PostgreSQL that can go silent, like a network partition or a host
-    that died: bytes stop flowing both ways, connections stay open, nothing is refused."""
-
-    def __init__(self) -> None:
-        self.silent = False
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._relays: list[asyncio.Future[None]] = []
-
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
-
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._relays.append(asyncio.ensure_future(self._relay(reader, writer)))
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        target = make_url(POSTGRES_URL)
-        up_reader, up_writer = await asyncio.open_connection(target.host, target.port or 5432)
-        self._writers += [writer, up_writer]
-
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    if not self.silent:
-                        dst.write(data)
-                        await dst.drain()
-            except ConnectionError:
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
-
-    async def close(self) -> None:
-        """Cut every connection (both ends see it closed) and stop relaying."""
-        for writer in self._writers:
-            writer.close()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        await asyncio.gather(*self._relays)
-
-
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 @pytest.mark.postgres
 async def test_a_database_that_stops_answering_is_unavailable_within_seconds(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    partition = Partition()
-    port = await partition.start()
-    url = make_url(database_url).set(host="127.0.0.1", port=port)
+    target = make_url(database_url)
+    proxy = Proxy(target.host or "127.0.0.1", target.port or 5432)
+    await proxy.start()
+    url = target.set(host="127.0.0.1", port=proxy.port)
     core = await open_core(Settings(database_url=url.render_as_string(False)), {}, worker=False)
     client = TestClient(TestServer(make_web_app(core), host="127.0.0.1", port=0))
     await client.start_server()
     try:
         assert (await client.get("/healthz")).status == 200
-        partition.silent = True
+        proxy.silence()
         caplog.clear()
         # Well within a probe's or a scrape's own timeout, the answer says the database is
         # unavailable, instead of waiting on the silent connection for ever.
@@ -291,7 +248,7 @@ async def test_a_database_that_stops_answering_is_unavailable_within_seconds(
         ]
     finally:
         await client.close()
-        await partition.close()
+        await proxy.cut()
         await core.aclose()
 
 

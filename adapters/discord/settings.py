@@ -42,10 +42,14 @@ class DiscordSettings:
                 "DISCORD_API_URL",
                 api,
                 "an http(s) URL with the API version, like https://discord.com/api/v10",
+                schemes=("http", "https"),
             )
         if gateway:
             http_url(
-                "DISCORD_GATEWAY_URL", gateway, "a ws(s):// URL, like wss://gateway.discord.gg/"
+                "DISCORD_GATEWAY_URL",
+                gateway,
+                "a ws(s):// URL, like wss://gateway.discord.gg/",
+                schemes=("ws", "wss"),
             )
         count_text = values.get("DISCORD_SHARD_COUNT") or ""
         count = integer(count_text, digits=6) if count_text.strip() else None

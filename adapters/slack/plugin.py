@@ -67,7 +67,12 @@ class SlackSettings:
         if app_token and not app_token.startswith("xapp-"):
             raise SettingsError("SLACK_APP_TOKEN should be an app-level token, starting with xapp-")
         if url:
-            http_url("SLACK_API_URL", url, "an http(s) URL, like https://slack.com/api/")
+            http_url(
+                "SLACK_API_URL",
+                url,
+                "an http(s) URL, like https://slack.com/api/",
+                schemes=("http", "https"),
+            )
         if url and not url.endswith("/"):
             url += "/"
         if token is None:

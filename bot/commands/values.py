@@ -1,5 +1,6 @@
 """The values typed into commands, checked: incident references, statuses, texts and
-their limits. Each refusal is a :class:`UserError` that says what was expected."""
+their limits. Each refusal is a :class:`UserError` that says what was expected, echoing
+what was typed cut short (:func:`shown`, from :mod:`bot.text`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 
 from bot.errors import UserError
 from bot.lifecycle import WORKING
+from bot.text import shown as shown  # what an error echoes, for every command's errors
+from bot.text import strip_control
 
 TITLE_MAX = 200
 TEXT_MAX = 3000
@@ -14,10 +17,6 @@ INC = re.compile(r"^inc-([0-9]+)$", re.IGNORECASE)
 NUMBER = re.compile(r"^([0-9]+)$")
 MAX_DIGITS = 9
 """More digits than this is no number Tocsin gave (nor fits the database's columns)."""
-SHOWN_MAX = 40
-"""At most this much of what was typed is echoed back in an error."""
-_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[{_CONTROLS}]")
 _LINE_BREAK = re.compile(r"\r\n?")
 _ONE_LINE = re.compile("[\t\n]")
 
@@ -62,11 +61,10 @@ def check_title(title: str) -> str:
 
 
 def clean(text: str, *, multiline: bool = True) -> str:
-    """User text without control characters: C0 (a line break is kept as one ``\\n``, and
-    a tab kept, where text may span lines; elsewhere each becomes a space), DEL, C1, and
-    the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069),
-    which can make text read other than it is. PostgreSQL refuses NUL in text."""
-    text = _CONTROL.sub("", _LINE_BREAK.sub("\n", text))
+    """User text without control characters (:func:`bot.text.control`: C0, DEL, C1, bidi
+    controls); a line break is kept as one ``\\n``, and a tab kept, where text may span
+    lines; elsewhere each becomes a space. PostgreSQL refuses NUL in text."""
+    text = strip_control(_LINE_BREAK.sub("\n", text))
     return text if multiline else _ONE_LINE.sub(" ", text)
 
 
@@ -79,12 +77,6 @@ def check_text(
     if len(text) > limit:
         raise UserError(f"that {name} is {len(text)} characters long; the limit is {limit}.")
     return text
-
-
-def shown(typed: str, most: int = SHOWN_MAX) -> str:
-    """What was typed, as an error echoes it: cut short (with …) if it is long, so that a
-    mistyped command is not answered with all of it."""
-    return typed if len(typed) <= most else typed[:most] + "…"
 
 
 def unquote(text: str) -> str:

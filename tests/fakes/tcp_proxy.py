@@ -1,5 +1,6 @@
 """A TCP proxy on loopback that can be cut and restored: a database server going away
-(every connection dropped, new ones refused), or hanging (connections taken, never
+(every connection dropped, new ones refused), hanging (connections taken, never answered),
+or cut off by a silent network (open connections carry nothing, new ones are never
 answered), and coming back, on the same port."""
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ class Proxy:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._serving: set[asyncio.Task[None]] = set()
         self._hanging = False
+        self._silent = False
         self.port = 0
 
     async def start(self) -> None:
@@ -29,6 +32,7 @@ class Proxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        await asyncio.gather(*self._serving, return_exceptions=True)
 
     async def hang(self) -> None:
         """The server hangs: connections dropped, new ones taken and never answered."""
@@ -36,13 +40,28 @@ class Proxy:
         self._hanging = True
         await self.start()
 
+    def silence(self) -> None:
+        """The network goes silent (a partition, a host that died): open connections stay
+        open but carry nothing either way, new ones are taken and never answered; nothing
+        is refused."""
+        self._silent = True
+
     async def restore(self) -> None:
         await self.cut()
-        self._hanging = False
+        self._hanging = self._silent = False
         await self.start()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._hanging:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)
+        try:
+            await self._relay(reader, writer)
+        finally:
+            self._serving.discard(task)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._hanging or self._silent:
             self._writers.add(writer)
             return
         try:
@@ -58,8 +77,9 @@ class Proxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
+                if not self._silent:
+                    writer.write(data)
+                    await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
