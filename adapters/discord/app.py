@@ -59,7 +59,6 @@ class DiscordAdapter:
         self.answer_within = answer_within
         self._guild_ids = tuple(guild_ids)
         self._background = Background("Discord")
-        self._capture_lock = asyncio.Lock()
         self._open_forms: OrderedDict[str, FormModal] = OrderedDict()
         self._runner: asyncio.Task[None] | None = None
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
@@ -306,35 +305,32 @@ class DiscordAdapter:
             _, oldest = self._open_forms.popitem(last=False)
             oldest.stop()
 
-    # Channel capture. Each handler takes the lock first, so events are recorded in the
-    # order Discord sent them (an edit never overtakes its message). The gateway never
-    # sends an event again: one the database cannot take now is held until it can.
+    # Channel capture. The gateway never sends an event again: each handler hands its event
+    # to the dispatcher's held events without waiting for the database (which stores them
+    # in the order handed in, holding them while the database does not answer). No handler
+    # awaits anything, so they hand events in the order Discord sent them (an edit never
+    # overtakes its message), and none waits while the database hangs.
 
-    async def _capture(self, event: ChannelEvent | None) -> None:
+    def _capture(self, event: ChannelEvent | None) -> None:
         if event is not None:
-            await self._dispatcher.held_events.put(event)
+            self._dispatcher.held_events.put(event)
 
     async def on_message(self, message: discord.Message) -> None:
-        async with self._capture_lock:
-            await self._capture(translate.message(message))
+        self._capture(translate.message(message))
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        async with self._capture_lock:
-            await self._capture(translate.edit(payload))
+        self._capture(translate.edit(payload))
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        async with self._capture_lock:
-            await self._capture(translate.deletion(payload.channel_id, payload.message_id))
+        self._capture(translate.deletion(payload.channel_id, payload.message_id))
 
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
-        async with self._capture_lock:
-            for message_id in sorted(payload.message_ids):
-                await self._capture(translate.deletion(payload.channel_id, message_id))
+        for message_id in sorted(payload.message_ids):
+            self._capture(translate.deletion(payload.channel_id, message_id))
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        async with self._capture_lock:
-            bot_id = self.client.user.id if self.client.user is not None else None
-            await self._capture(translate.pin_reaction(payload, bot_id))
+        bot_id = self.client.user.id if self.client.user is not None else None
+        self._capture(translate.pin_reaction(payload, bot_id))
 
 
 async def _done(reply: Reply) -> Reply:
