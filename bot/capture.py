@@ -14,15 +14,13 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.exc import DBAPIError
-
 from bot.commands.values import clean
 from bot.identity import Person
 from bot.inbound import ChannelEvent
 from bot.timeline import record
 from bot.wiring import Wiring
 from storage.engine import reason
-from storage.errors import unavailable
+from storage.errors import refused, unavailable
 from storage.models import Incident, TimelineEvent
 from storage.repo import Store
 
@@ -182,7 +180,7 @@ class HeldEvents:
                         self._quiet.clear()
                         delay = min(delay * 2, self.retry_most)
                         continue
-                    _refused(event, exc)
+                    _not_stored(event, exc)
                 self._held.popleft()
                 delay = self.retry_after
                 stored += 1
@@ -194,9 +192,9 @@ class HeldEvents:
             self._quiet.set()
 
 
-def _refused(event: ChannelEvent, exc: Exception) -> None:
+def _not_stored(event: ChannelEvent, exc: Exception) -> None:
     """An event that will never be stored: the database refused it, or a bug."""
-    if isinstance(exc, DBAPIError):
+    if refused(exc):
         log.error(
             "the database refused a %s event from %s, which is not recorded: %s",
             event.kind,

@@ -73,3 +73,10 @@ def unavailable(exc: BaseException) -> bool:
     if isinstance(orig, TimeoutError | OSError):
         return True
     return isinstance(exc, sa.OperationalError | sa.InterfaceError)
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether the database answered and refused what was asked (see :func:`unavailable`):
+    asked again, it would be refused again. ``False`` for an error that is not the
+    database's (a bug: worth a traceback)."""
+    return isinstance(exc, sa.DBAPIError) and not unavailable(exc)

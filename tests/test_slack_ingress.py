@@ -5,10 +5,12 @@ behind real HTTP, against the fake Slack, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +28,7 @@ from bot.clock import ManualClock
 from bot.seen import KEEP, Seen
 from storage.models import SeenRequest
 from tests.fakes.slack_api import TOKEN
+from tests.test_capture import refuse_inserts
 from tests.test_slack import (
     SECRET,
     Rig,
@@ -388,6 +391,24 @@ async def test_a_command_replayed_to_another_replica_runs_once(rig: Rig) -> None
     assert len(await rig.core.service.incidents("all")) == 1
 
 
+async def test_when_the_replay_check_fails_its_log_line_carries_no_sql_and_no_trigger(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SQLAlchemy error's text holds the statement and its parameters (here the
+    trigger_id, which a replay could use): the log gets the database's reason only."""
+    await refuse_inserts(rig.core.engine, "seen_requests", constraint=False)
+    caplog.set_level(logging.INFO)
+    assert (await send(rig, slash(rig, "declare Unchecked", "5151.6262.s3cr3ttr1gger")))[0] == 200
+    await rig.settle()
+    assert [i.title for i in await rig.core.service.incidents("all")] == ["Unchecked"]
+    (line,) = [r for r in caplog.records if "seen before" in r.getMessage()]
+    said = line.getMessage()
+    assert "s3cr3ttr1gger" not in caplog.text and "slack:trigger" not in caplog.text
+    assert "[SQL" not in said and "parameters" not in said and "\n" not in said, said
+    assert said.endswith(("no such table: main.gone", "refused by a trigger")), said
+    lines_are_tame(caplog)
+
+
 async def test_a_form_submitted_again_with_the_same_trigger_runs_once(rig: Rig) -> None:
     await rig.command("")
     view = rig.fake.views[-1]
@@ -536,6 +557,77 @@ async def test_an_event_that_cannot_be_stored_is_answered_5xx_and_stored_once_on
         assert status == 200
     events = (await rig.core.wiring.views.full(1)).events
     assert [e.text for e in events if e.kind == "message"] == ["kept"]
+
+
+async def test_an_event_the_database_refuses_is_answered_200_and_holds_nothing_up(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sent again, it would be refused again: not 503 (on SQLite, whose errors carry no
+    SQLSTATE, as on PostgreSQL)."""
+    await rig.command("declare Database is down")
+    room = rig.room()["id"]
+    await refuse_inserts(rig.core.engine, "timeline_events")
+    caplog.set_level(logging.INFO)
+    for n, text in enumerate(["refused", "kept"]):
+        data = event_body(
+            {"type": "message", "channel": room, "user": "U2BOB", "text": text, "ts": f"1.{n}"},
+            f"EvRefused{n}",
+        )
+        assert (await send(rig, data, "application/json"))[0] == 200, text
+    events = (await rig.core.wiring.views.full(1)).events
+    assert [e.text for e in events if e.kind == "message"] == ["kept"]
+    (line,) = [r for r in caplog.records if "refused a message event" in r.getMessage()]
+    assert line.getMessage().endswith("refused by a trigger"), line.getMessage()
+    lines_are_tame(caplog)
+
+
+@asynccontextmanager
+async def incident_locked(rig: Rig) -> AsyncIterator[None]:
+    """Another process holds what storing an event needs, until the block ends: on
+    PostgreSQL the incident's row, on SQLite the write lock."""
+    url = make_url(str(rig.core.engine.url))
+    if url.get_backend_name() == "postgresql":
+        import asyncpg
+
+        other = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+        try:
+            async with other.transaction():
+                await other.execute("SELECT id FROM incidents WHERE id = 1 FOR UPDATE")
+                yield
+        finally:
+            await other.close()
+    else:
+        other = sqlite3.connect(str(url.database), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            other.close()
+
+
+async def test_an_event_the_database_is_too_slow_for_is_answered_503_in_time(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack waits 3 s: a store that takes longer is answered 503 before that (left to
+    finish on its own), and the copy Slack sends again is recorded once."""
+    await rig.command("declare Database is slow")
+    room = rig.room()["id"]
+    data = event_body(
+        {"type": "message", "channel": room, "user": "U2BOB", "text": "slow", "ts": "1.5"},
+        "EvSlow",
+    )
+    rig.adapter.store_within = 0.2
+    caplog.set_level(logging.INFO)
+    async with incident_locked(rig):
+        status, _body = await asyncio.wait_for(send(rig, data, "application/json"), 10)
+    assert status == 503
+    assert any("within 0.2 s" in r.getMessage() for r in caplog.records)
+    await rig.adapter.drain()
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert (await send(rig, data, "application/json", headers=retry))[0] == 200
+    events = (await rig.core.wiring.views.full(1)).events
+    assert [e.text for e in events if e.kind == "message"] == ["slow"]
+    lines_are_tame(caplog)
 
 
 # 8. an action or a form Tocsin does not know is answered

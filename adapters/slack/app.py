@@ -9,12 +9,13 @@ removed action, a stale modal) is answered that it is no longer valid.
 
 Over HTTP, :mod:`adapters.slack.ingress` checks the signature before anything reads the
 request, and the payload's shape before bolt sees it; a request carrying a ``trigger_id``
-already taken (a replay) is acknowledged and not run again. A channel event that cannot be
-stored is answered 503, so that Slack sends it again.
+already taken (a replay) is acknowledged and not run again. A channel event the database
+does not take in time is answered 503, so that Slack sends it again; one it refuses is not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -41,7 +42,8 @@ from bot.inbound import ChannelEvent
 from bot.platform import UserRef
 from bot.seen import Seen
 from bot.ui import Form, Reply
-from storage.errors import UNAVAILABLE
+from storage.engine import reason
+from storage.errors import refused, unavailable
 
 log = logging.getLogger(__name__)
 EVENTS = ("message", "pin_added", "reaction_added", "member_joined_channel")
@@ -75,6 +77,8 @@ class SlackAdapter:
         self.platform = platform
         self._secret = signing_secret
         self._seen = seen
+        self.store_within = 2.5
+        """Seconds a channel event's store is waited for before Slack is answered 503."""
         self._background = Background("Slack")
         bolt_log = logging.getLogger("tocsin.slack.bolt")
         if not any(isinstance(f, _DropTokenWarning) for f in bolt_log.filters):
@@ -229,24 +233,47 @@ class SlackAdapter:
         log.error("a Slack listener failed: %s", error, exc_info=error)
 
     async def _on_event(self, event: dict[str, Any], context: Any) -> BoltResponse | None:
-        """Capture the event; when the database cannot take it, answer 503: Slack sends an
-        event again (up to three times) when it was not taken, and capture is idempotent."""
+        """Capture the event. When the database does not answer, or not within
+        :attr:`store_within` (Slack waits 3 s), answer 503: Slack sends an event again (up
+        to three times) when it was not taken, and capture is idempotent, so a late store
+        (left to finish) and the copy sent again are recorded once. An event the database
+        refuses would be refused again: it is logged and answered 200."""
         captured = translate.channel_event(event, context.get("bot_user_id"))
         if captured is None:
             return None
-        try:
-            await self._dispatcher.store_channel_event(await self._named(captured))
-        except UNAVAILABLE as exc:
+        storing = asyncio.ensure_future(self._store(captured))
+        done, _ = await asyncio.wait({storing}, timeout=self.store_within)
+        if not done:
+            log.warning(
+                "could not store a %s event within %.1f s, so Slack will send it again",
+                captured.kind,
+                self.store_within,
+            )
+            self._background.spawn(self._finish(storing, captured.kind), "event")
+            return BoltResponse(status=503, body="")
+        failure = storing.exception()
+        if failure is None:
+            return None
+        if unavailable(failure):
             log.warning(
                 "could not store a %s event, so Slack will send it again: %s",
                 captured.kind,
-                _first_line(exc),
+                reason(failure),
             )
             return BoltResponse(status=503, body="")
-        except Exception:
-            # Not the database: sending it again would fail the same way.
-            log.exception("could not capture a %s event from Slack", captured.kind)
+        _not_stored(captured.kind, failure)
         return None
+
+    async def _store(self, event: ChannelEvent) -> None:
+        await self._dispatcher.store_channel_event(await self._named(event))
+
+    async def _finish(self, storing: asyncio.Future[None], kind: str) -> None:
+        """A store that took longer than Slack waits: its outcome, once it is known."""
+        try:
+            await storing
+        except Exception as exc:
+            if not unavailable(exc):
+                _not_stored(kind, exc)
 
     async def _named(self, event: ChannelEvent) -> ChannelEvent:
         """The same event, with the author's display name rather than their id."""
@@ -265,9 +292,17 @@ class SlackAdapter:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
+def _not_stored(kind: str, exc: BaseException) -> None:
+    """An event that will not be stored however often Slack sends it: the database
+    refused it (one line), or a bug (a traceback)."""
+    if refused(exc):
+        log.error(
+            "the database refused a %s event from Slack, which is not recorded: %s",
+            kind,
+            reason(exc),
+        )
+    else:
+        log.error("could not capture a %s event from Slack", kind, exc_info=exc)
 
 
 def _visibility(reply: Reply) -> str:
