@@ -6,6 +6,7 @@ behind real HTTP, against the fake Slack, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -138,6 +139,41 @@ async def test_refusals_log_one_short_line_each_and_never_the_body(
     assert len(refusals) == 13, refusals
     assert any("clock" in line for line in refusals), refusals
     assert await rig.core.service.incidents("all") == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": "{now}"},
+        {"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": "{stale}"},
+    ],
+    ids=["neither", "no-timestamp", "no-signature", "stale"],
+)
+async def test_an_unsigned_request_is_refused_before_its_body_is_read(
+    rig: Rig, headers: dict[str, str]
+) -> None:
+    """A request that says it carries a megabyte, and sends only its first kilobyte: an
+    answer can come only from a server that does not wait for the rest."""
+    now = int(time.time())
+    lines = [
+        "POST /slack/events HTTP/1.1",
+        f"Host: 127.0.0.1:{rig.server.port}",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Length: 1000000",
+        *(f"{k}: {v.format(now=now, stale=now - 600)}" for k, v in headers.items()),
+    ]
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.server.port)
+    try:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + b"text=" + b"A" * 1000)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    assert status.startswith(b"HTTP/1.1 401 "), status
 
 
 # 5. malformed requests: 401 unsigned, before any parsing; 400 signed; never a traceback

@@ -118,14 +118,19 @@ class SlackAdapter:
         await self.drain()
 
     async def handle(self, request: web.Request) -> web.Response:
-        """``POST /slack/events``: commands, interactivity and events on one URL. The
-        signature is checked before anything reads the body; a signed body that cannot be
-        read is answered 400; a ``trigger_id`` already taken is acknowledged, not run."""
-        raw = await request.read()
-        why = ingress.refusal(self._secret, request.headers, raw, time.time())
+        """``POST /slack/events``: commands, interactivity and events on one URL. A request
+        without a signature or a fresh timestamp is refused before its body is read (it
+        can be a megabyte); the signature is checked before anything reads the body; a
+        signed body that cannot be read is answered 400; a ``trigger_id`` already taken is
+        acknowledged, not run."""
+        now = time.time()
+        why = ingress.unsigned(request.headers, now)
         if why is not None:
-            log.warning("refused a request to /slack/events: %s", why)
-            return web.json_response({"error": "invalid request"}, status=401)
+            return _refused(why)
+        raw = await request.read()
+        why = ingress.refusal(self._secret, request.headers, raw, now)
+        if why is not None:
+            return _refused(why)
         try:
             body = ingress.read(raw, request.content_type)
         except ingress.Malformed as exc:
@@ -290,6 +295,11 @@ class SlackAdapter:
             event.at,
             event.text,
         )
+
+
+def _refused(why: str) -> web.Response:
+    log.warning("refused a request to /slack/events: %s", why)
+    return web.json_response({"error": "invalid request"}, status=401)
 
 
 def _not_stored(kind: str, exc: BaseException) -> None:
