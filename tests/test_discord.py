@@ -449,30 +449,53 @@ async def test_work_slower_than_the_deadline_is_deferred_then_answered(rig: Rig)
 
 
 async def test_buttons_forms_and_commands_tocsin_does_not_know_are_answered(rig: Rig) -> None:
-    """Discord shows "This interaction failed" for any interaction left unanswered."""
+    """Discord shows "This interaction failed" for any interaction left unanswered. Each
+    is told in the dispatcher's one wording, through the error template."""
+
+    def said(what: str) -> str:
+        return rig.core.dispatcher.no_longer_valid("discord", what).text
+
+    assert said("form").startswith("⚠️ this form is no longer valid: ")
     await rig.slash("declare", title="Database is down")
     stale = ["tocsin:nope:999", "tocsin:ack:abc", "tocsin:ack:1234567890", "elsewhere:1"]
     old_card = rig.fake.old_message(ANNOUNCE_ID, [*stale, "tocsin:form:status:1:5"])
     for custom_id in [*stale, "tocsin:form:status:1:5"]:
         click = await rig.answered(await rig.fake.click(BOB, old_card, custom_id))
         assert click.kind == 4 and click.ephemeral, custom_id
-        assert "this button is no longer valid" in click.texts()[0], custom_id
+        assert click.texts()[0] == said("button"), custom_id
     for custom_id in ["nope", "tocsin:nope:1"]:
         modal = {"custom_id": custom_id, "title": "Old", "components": []}
         form = await rig.answered(await rig.fake.submit(BOB, ANNOUNCE_ID, modal, {}))
         assert form.kind == 4 and form.ephemeral, custom_id
-        assert "this form is no longer valid" in form.texts()[0], custom_id
+        assert form.texts()[0] == said("form"), custom_id
     command_id = rig.fake.command([])["id"]
     for name, sub in [("incident", "frobnicate"), ("pager", "page")]:
         options = [{"type": 1, "name": sub, "options": []}]
         data = {"id": command_id, "name": name, "type": 1, "options": options}
         typed = await rig.answered(await rig.fake.interact(2, data, BOB, ANNOUNCE_ID))
         assert typed.kind == 4 and typed.ephemeral, name
-        assert "this command is no longer valid" in typed.texts()[0], name
+        assert typed.texts()[0] == said("command"), name
         options[0]["options"] = [{"type": 3, "name": "x", "value": "", "focused": True}]
         completing = await rig.answered(await rig.fake.interact(4, data, BOB, ANNOUNCE_ID))
         assert completing.kind == 8 and completing.data["choices"] == []
     assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
+
+
+async def test_a_form_pushed_out_by_newer_ones_is_told_it_is_no_longer_valid(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tocsin keeps the last MAX_OPEN_FORMS forms it opened: an older one, submitted, gets
+    the same answer as one from before a restart, and changes nothing."""
+    monkeypatch.setattr("adapters.discord.app.MAX_OPEN_FORMS", 1)
+    await rig.slash("declare", title="Database is down")
+    first = await rig.click("tocsin:status:1")
+    second = await rig.click("tocsin:status:1")
+    stale = await rig.submit(first, {"status": "monitoring", "message": "too late"})
+    assert stale.kind == 4 and stale.ephemeral
+    assert stale.texts()[0] == rig.core.dispatcher.no_longer_valid("discord", "form").text
+    assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
+    await rig.submit(second, {"status": "monitoring", "message": "replica promoted"})
+    assert (await rig.core.wiring.views.full(1)).incident.status == "monitoring"
 
 
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
@@ -504,7 +527,8 @@ async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> N
         assert fake.messages[int(card["id"])]["updates"] == 1
         stale = await fake.submit(ALICE, room, form.data, {"status": "identified"})
         await asyncio.wait_for(stale.answered.wait(), 15)
-        assert stale.ephemeral and "opened before Tocsin restarted" in stale.texts()[0]
+        assert stale.ephemeral
+        assert stale.texts()[0] == core.dispatcher.no_longer_valid("discord", "form").text
         assert (await core.wiring.views.full(1)).incident.status == "acknowledged"
     finally:
         await bot.close()

@@ -677,7 +677,8 @@ async def test_an_unknown_button_is_answered_that_it_is_no_longer_valid(
     assert await rig.click(action_id) == 200
     (answer,) = rig.fake.responses
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
-    assert "no longer valid" in answer["text"]
+    assert answer["text"] == rig.core.dispatcher.no_longer_valid("slack", "button").text
+    assert answer["text"].startswith("⚠️ this button is no longer valid: ")
     lines_are_tame(caplog)
 
 
@@ -703,7 +704,9 @@ async def test_a_stale_form_is_answered_in_the_form(
     )
     (ack,) = rig.acks
     assert ack["response_action"] == "update"
-    assert "no longer valid" in json.dumps(ack["view"])
+    (shown,) = ack["view"]["blocks"]
+    assert shown["text"]["text"] == rig.core.dispatcher.no_longer_valid("slack", "form").text
+    assert shown["text"]["text"].startswith("⚠️ this form is no longer valid: ")
     assert await rig.core.service.incidents("all") == []
     lines_are_tame(caplog)
 

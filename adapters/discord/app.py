@@ -36,10 +36,6 @@ from bot.ui import Reply
 log = logging.getLogger(__name__)
 MAX_OPEN_FORMS = 500
 TOO_SLOW_FOR_A_FORM = "That form took too long to open; please try again."
-STALE_FORM = (
-    "That form was opened before Tocsin restarted, so its answers could not be read. "
-    "Please open it again."
-)
 
 
 class DiscordAdapter:
@@ -186,6 +182,7 @@ class DiscordAdapter:
             form.incident_id,
             modal.values(),
             reply_to=_address(interaction),
+            submitted=True,
         )
         self._ask(interaction, self._dispatcher.action(submitted), "form")
 
@@ -203,7 +200,7 @@ class DiscordAdapter:
             if not custom_id.startswith(FORM_PREFIX):
                 self._stale(interaction, "form")
             elif self._open_forms.pop(custom_id, None) is None:
-                self._ask(interaction, _done(Reply(STALE_FORM, ok=False)), "form")
+                self._stale(interaction, "form")  # from before a restart, or pushed out
 
     async def _on_tree_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError

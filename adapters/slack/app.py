@@ -5,7 +5,8 @@ run after, in the worker), so an acknowledged command is never lost: the answer 
 acknowledgement itself, or, for a declare, the worker's answer through ``response_url``
 once the channel exists. A button or a form is answered through ``response_url`` or an
 ephemeral message after its acknowledgement; one Tocsin does not know (an old card, a
-removed action, a stale modal) is answered that it is no longer valid.
+removed action, a stale modal) is answered that it is no longer valid, in the dispatcher's
+words: a button's answer as an ephemeral message, a form's inside the form.
 
 Over HTTP, :mod:`adapters.slack.ingress` checks the signature before anything reads the
 request, and the payload's shape before bolt sees it; a request carrying a ``trigger_id``
@@ -33,7 +34,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from adapters.slack import ingress, translate
-from adapters.slack.blocks import notice, parse_callback
+from adapters.slack.blocks import notice
 from adapters.slack.platform import SlackPlatform
 from bot.background import Background
 from bot.dispatcher import Dispatcher
@@ -47,11 +48,6 @@ from storage.errors import refused, unavailable
 
 log = logging.getLogger(__name__)
 EVENTS = ("message", "pin_added", "reaction_added", "member_joined_channel")
-NO_LONGER_VALID = "This button is no longer valid: it is from an older card or version of Tocsin."
-FORM_NO_LONGER_VALID = (
-    "This form is no longer valid: it is from an older version of Tocsin. "
-    "Close it and start again from a command or the incident's card."
-)
 
 
 class _DropTokenWarning(logging.Filter):
@@ -171,48 +167,41 @@ class SlackAdapter:
         else:
             await ack(text=reply.text, response_type=_visibility(reply))
 
-    async def _on_button(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def _on_button(self, ack: Any, body: dict[str, Any]) -> None:
         action = translate.button(body)
-        if action is None or not self._known(action.name):
-            await ack()
-            self._background.spawn(self._stale(body), "answer")
-            return
-        reply = await self._dispatcher.action(action)
+        if action is None:  # not a button of Tocsin's (an app's older buttons)
+            reply = self._dispatcher.no_longer_valid(translate.PLATFORM, "button")
+        else:
+            reply = await self._dispatcher.action(action)
         await ack()
         if reply.form is not None:
             self._open(reply.form, body)
         elif reply.text and not reply.interim:
-            self._background.spawn(
-                respond(text=reply.text, replace_original=False, response_type=_visibility(reply)),
-                "answer",
-            )
+            self._background.spawn(self._answer_click(body, reply), "answer")
 
     async def _on_submit(self, ack: Any, body: dict[str, Any]) -> None:
-        name, _number = parse_callback(str(body.get("view", {}).get("callback_id", "")))
-        if not self._known(name):
-            await ack(response_action="update", view=notice("Tocsin", FORM_NO_LONGER_VALID))
-            return
         action = translate.submission(body)
         reply = await self._dispatcher.action(action)
+        if reply.stale:  # said in the form itself, where the person is looking
+            await ack(response_action="update", view=notice("Tocsin", reply.text))
+            return
         await ack()
         if reply.text and not reply.interim and action.reply_to:
             self._background.spawn(self._tell(action.reply_to, reply), "answer")
 
-    def _known(self, action: str) -> bool:
-        return self._dispatcher.parser.registry.by_key(action) is not None
-
-    async def _stale(self, body: dict[str, Any]) -> None:
-        """Tell whoever clicked a button Tocsin does not know that it is no longer valid."""
+    async def _answer_click(self, body: dict[str, Any], reply: Reply) -> None:
+        """Through the click's ``response_url`` (a new message, the card left as it is),
+        or, without one, as an ephemeral message to whoever clicked."""
         reply_to = body.get("response_url")
         if reply_to:
-            await self.platform.answer(reply_to, NO_LONGER_VALID, public=False)
+            await self.platform.answer(reply_to, reply.text, public=not reply.ephemeral)
             return
         channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get(
             "channel_id"
         )
         user = (body.get("user") or {}).get("id")
         if channel and user:
-            await self.platform.post_ephemeral(channel, user, NO_LONGER_VALID)
+            await self.platform.post_ephemeral(channel, user, reply.text)
 
     def _open(self, form: Form, body: dict[str, Any]) -> None:
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
