@@ -120,6 +120,22 @@ class Dispatcher:
         message = f"this {what} is no longer valid: {_WHY_NO_LONGER_VALID[what]}"
         return Reply(self.refusal(platform_name, message), ok=False, stale=True)
 
+    def failed(
+        self, platform_name: str, error: BaseException, what: str, *, saved: bool = False
+    ) -> Reply:
+        """The answer to a request that failed on our side (a bug, here or in an adapter):
+        logged with its traceback and an error id, which the answer quotes, saying whether
+        what was asked was ``saved``."""
+        error_id = uuid.uuid4().hex[:8]
+        log.error(
+            "error %s while handling a %s on %s", error_id, what, platform_name, exc_info=error
+        )
+        platform = self._w.platforms[platform_name]
+        text = self._w.presenter.render(
+            platform, "error", message="", error_id=error_id, saved=saved
+        )
+        return Reply(text, ok=False)
+
     def refusal(self, platform_name: str, message: str) -> str:
         """``message`` as the error template shows it on the platform (a refusal: no
         error id, nothing logged)."""
@@ -267,12 +283,7 @@ class Dispatcher:
                 self._w.presenter.render(platform, "error", message=str(exc), error_id=None),
                 ok=False,
             )
-        except Exception:
-            error_id = uuid.uuid4().hex[:8]
-            log.exception("error %s while handling a request on %s", error_id, platform.name)
-            text = self._w.presenter.render(
-                platform, "error", message="", error_id=error_id, saved=saved.get()
-            )
-            return Reply(text, ok=False)
+        except Exception as exc:
+            return self.failed(platform.name, exc, "request", saved=saved.get())
         finally:
             saved.reset(token)

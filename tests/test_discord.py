@@ -4,6 +4,7 @@ of Discord's REST API and gateway on loopback (tests/fakes/discord_api.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from typing import Any
 import discord.http
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from discord import app_commands
 from sqlalchemy.engine import make_url
 
 from adapters.discord.app import DiscordAdapter
@@ -35,6 +37,7 @@ from tests.fakes.discord_api import (
     TOKEN,
     FakeDiscord,
     Interaction,
+    user,
 )
 from tests.fakes.tcp_proxy import Proxy
 
@@ -496,6 +499,65 @@ async def test_a_form_pushed_out_by_newer_ones_is_told_it_is_no_longer_valid(
     assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
     await rig.submit(second, {"status": "monitoring", "message": "replica promoted"})
     assert (await rig.core.wiring.views.full(1)).incident.status == "monitoring"
+
+
+async def test_every_command_discord_py_could_not_run_is_answered_privately(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """discord.py hands the tree's error handler whatever it could not run; each gets an
+    answer only its author sees, or Discord says "This interaction failed". Commands
+    added here (a value of the wrong kind, a bug, a check) reach it the way any would."""
+
+    async def probe(interaction: discord.Interaction[Any], who: discord.Member) -> None:
+        raise AssertionError("never called: its value cannot be read")
+
+    async def broken(interaction: discord.Interaction[Any]) -> None:
+        raise RuntimeError("a bug")
+
+    async def half(interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message("a start", ephemeral=True)
+        raise RuntimeError("a bug after answering")
+
+    async def nobody(_interaction: discord.Interaction[Any]) -> bool:
+        return False
+
+    async def denied(interaction: discord.Interaction[Any]) -> None:
+        raise AssertionError("never called: its check fails")
+
+    for callback in (probe, broken, half, app_commands.check(nobody)(denied)):
+        name = callback.__name__
+        command = app_commands.Command(name=name, description=name, callback=callback)
+        rig.bot.tree.add_command(command)
+
+    async def run(name: str, **extra: Any) -> Interaction:
+        data = {"id": "1", "name": name, "type": 1, "options": [], **extra}
+        return await rig.answered(await rig.fake.interact(2, data, BOB, ANNOUNCE_ID))
+
+    caplog.set_level(logging.INFO)
+    # A user who is not a member: discord.py cannot make a Member of them.
+    value = await run(
+        "probe",
+        options=[{"type": 6, "name": "who", "value": str(ALICE)}],
+        resolved={"users": {str(ALICE): user(ALICE)}},
+    )
+    assert value.kind == 4 and value.ephemeral
+    assert value.texts()[0] == "⚠️ 'alice' is not a valid value for the option 'who'."
+
+    bug = await run("broken")
+    assert bug.kind == 4 and bug.ephemeral
+    (logged,) = [r for r in caplog.records if "while handling a command" in r.getMessage()]
+    error_id = logged.getMessage().split()[1]
+    assert f"error id `{error_id}`" in bug.texts()[0] and "nothing was saved" in bug.texts()[0]
+    assert logged.exc_info is not None  # a bug: its traceback is logged
+
+    late = await run("half")
+    assert late.texts()[0] == "a start"
+    (followup,) = late.followups
+    assert "error id" in followup["content"] and followup["flags"] & 64
+
+    check = await run("denied")
+    assert check.kind == 4 and check.ephemeral
+    assert check.texts()[0] == "⚠️ you cannot run this command here."
 
 
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
