@@ -10,6 +10,7 @@ twice records it once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -145,8 +146,12 @@ class HeldEvents:
         while not self._quiet.is_set():
             await self._quiet.wait()
 
-    async def close(self) -> None:
-        """Stop storing (shutdown); what is still held is lost, and said so."""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop storing (shutdown), once what was handed in is stored (``grace`` seconds
+        at most) or waits for the database; what is still held is lost, and said so."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.settled()
         if self._writer is not None:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)

@@ -269,6 +269,15 @@ async def test_while_the_database_hangs_each_event_is_held_at_once_and_the_exces
         assert [e.text for e in events if e.kind == "message"] == [f"said {n}" for n in range(5)]
 
 
+async def test_what_was_handed_in_is_stored_before_shutdown(chat: Chat) -> None:
+    await chat.run("declare Payments failing")
+    held = chat.core.dispatcher.held_events
+    held.put(said(chat, "m1", "said just before the end"))
+    await held.close()
+    texts = [e.text for e in (await chat.core.wiring.views.full(1)).events]
+    assert "said just before the end" in texts
+
+
 async def _error_of(engine: AsyncEngine, sql: str) -> Exception:
     try:
         async with engine.begin() as conn:
