@@ -10,18 +10,18 @@ twice records it once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-
-from sqlalchemy.exc import DBAPIError
 
 from bot.commands.values import clean
 from bot.identity import Person
 from bot.inbound import ChannelEvent
 from bot.timeline import record
 from bot.wiring import Wiring
-from storage.errors import UNAVAILABLE
+from storage.engine import reason
+from storage.errors import refused, unavailable
 from storage.models import Incident, TimelineEvent
 from storage.repo import Store
 
@@ -90,11 +90,14 @@ class ChannelCapture:
 
 
 class HeldEvents:
-    """Channel events for a platform that never sends one again (Discord's gateway): one
-    that arrives while the database does not answer is held in memory, and stored when it
-    answers again, in the order they came, each once (capture is idempotent, so an event
-    whose first try committed unseen is not recorded twice). At most ``limit`` are held;
-    what comes beyond that is dropped and counted in ``dropped``."""
+    """Channel events for a platform that never sends one again (Discord's gateway), stored
+    in the order they came by one writer, so that whoever hands them in never waits for
+    the database: :meth:`put` only queues. While the database does not answer, what is
+    queued is held in memory and tried again later, in order, each once (capture is
+    idempotent, so an event whose first try committed unseen is not recorded twice). At
+    most ``limit`` are held; what comes beyond that is dropped and counted in
+    ``dropped``. An event the database refuses is logged and skipped: it would be refused
+    again, and hold up every event after it."""
 
     def __init__(
         self,
@@ -111,49 +114,21 @@ class HeldEvents:
         self.dropped = 0
         self._dropping = False
         self._held: deque[ChannelEvent] = deque()
-        self._lock = asyncio.Lock()
-        self._retrier: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()
+        """Set while the writer is not trying an event: nothing queued, or waiting to
+        try the held ones again."""
+        self._quiet.set()
 
     @property
     def held(self) -> int:
+        """Events handed in and not yet stored (all of them held while the database does
+        not answer)."""
         return len(self._held)
 
-    async def put(self, event: ChannelEvent) -> None:
-        """Store ``event`` now, after any held before it (it never overtakes them), or
-        hold it if the database does not answer. Never raises."""
-        async with self._lock:
-            if self._held:
-                await self._drain()
-            if not self._held:
-                try:
-                    await self._try(event)
-                    return
-                except Exception as exc:
-                    if not _unavailable(exc):
-                        log.exception(
-                            "could not capture a %s event from %s", event.kind, event.platform
-                        )
-                        return
-                    log.warning(
-                        "the database does not answer (%s): holding %s events until it does",
-                        type(exc).__name__,
-                        event.platform,
-                    )
-            self._hold(event)
-
-    async def close(self) -> None:
-        """Stop retrying (shutdown); what is still held is lost, and said so."""
-        if self._retrier is not None:
-            self._retrier.cancel()
-            await asyncio.gather(self._retrier, return_exceptions=True)
-        if self._held:
-            log.warning("stopping with %d channel events not stored", len(self._held))
-
-    async def _try(self, event: ChannelEvent) -> None:
-        async with asyncio.timeout(self.wait):
-            await self._store(event)
-
-    def _hold(self, event: ChannelEvent) -> None:
+    def put(self, event: ChannelEvent) -> None:
+        """Queue ``event`` after those before it, for the writer to store; drop it (and
+        count it) when ``limit`` are held already. Returns at once, never raises."""
         if len(self._held) >= self.limit:
             if not self._dropping:
                 log.warning("%d channel events held already: dropping more", len(self._held))
@@ -161,51 +136,75 @@ class HeldEvents:
             self.dropped += 1
             return
         self._held.append(event)
-        if self._retrier is None or self._retrier.done():
-            self._retrier = asyncio.create_task(self._retry())
+        if self._writer is None or self._writer.done():
+            self._quiet.clear()
+            self._writer = asyncio.create_task(self._write())
 
-    async def _drain(self) -> bool:
-        """Store the held events in order until the database fails again (the lock held);
-        whether any was stored."""
-        stored = 0
-        while self._held:
-            event = self._held[0]
-            try:
-                await self._try(event)
-            except Exception as exc:
-                if _unavailable(exc):
-                    break
-                log.exception(
-                    "could not capture a held %s event from %s", event.kind, event.platform
-                )
-            self._held.popleft()
-            stored += 1
-        if stored:
-            log.info("the database answers again: %d held channel events done", stored)
-        if not self._held:
-            self._dropping = False
-            retrier, self._retrier = self._retrier, None
-            if retrier is not None and retrier is not asyncio.current_task():
-                retrier.cancel()  # it waits for its next try: nothing left for it
-        return bool(stored)
+    async def settled(self) -> None:
+        """Wait until every event handed in so far is stored, skipped, or held waiting for
+        the database (tests; shutdown)."""
+        while not self._quiet.is_set():
+            await self._quiet.wait()
 
-    async def _retry(self) -> None:
-        """Try the held events again, waiting longer each time the database still does
-        not answer, while nothing new comes to try them sooner."""
-        delay = self.retry_after
-        while self._held:
-            await asyncio.sleep(delay)
-            async with self._lock:
-                stored = await self._drain()
-            delay = self.retry_after if stored else min(delay * 2, self.retry_most)
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop storing (shutdown), once what was handed in is stored (``grace`` seconds
+        at most) or waits for the database; what is still held is lost, and said so."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.settled()
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        self._quiet.set()
+        if self._held:
+            log.warning("stopping with %d channel events not stored", len(self._held))
+
+    async def _write(self) -> None:
+        """Store the queued events in order. When the database does not answer, wait and
+        try the oldest again, longer each time it still does not (``retry_after`` doubling
+        up to ``retry_most``); each try is given up after ``wait`` seconds."""
+        delay, failing, stored = self.retry_after, False, 0
+        try:
+            while self._held:
+                event = self._held[0]
+                try:
+                    async with asyncio.timeout(self.wait):
+                        await self._store(event)
+                except Exception as exc:
+                    if unavailable(exc):
+                        if not failing:
+                            log.warning(
+                                "the database does not answer (%s): holding %s events "
+                                "until it does",
+                                reason(exc),
+                                event.platform,
+                            )
+                        failing, stored = True, 0
+                        self._quiet.set()
+                        await asyncio.sleep(delay)
+                        self._quiet.clear()
+                        delay = min(delay * 2, self.retry_most)
+                        continue
+                    _not_stored(event, exc)
+                self._held.popleft()
+                delay = self.retry_after
+                stored += 1
+                if len(self._held) < self.limit:
+                    self._dropping = False
+            if failing:
+                log.info("the database answers again: %d held channel events done", stored)
+        finally:
+            self._quiet.set()
 
 
-def _unavailable(exc: Exception) -> bool:
-    """Whether ``exc`` says the database did not answer (hold the event for later: no
-    connection, a timeout, a server shutting down or starting up), not that it refused
-    this event: a value it cannot store, a constraint, a missing table (SQLSTATE classes
-    22, 23, 42), which would be refused again and hold up every event after it."""
-    if not isinstance(exc, UNAVAILABLE):
-        return False
-    state = getattr(exc.orig, "sqlstate", None) if isinstance(exc, DBAPIError) else None
-    return str(state or "")[:2] not in ("22", "23", "42")
+def _not_stored(event: ChannelEvent, exc: Exception) -> None:
+    """An event that will never be stored: the database refused it, or a bug."""
+    if refused(exc):
+        log.error(
+            "the database refused a %s event from %s, which is not recorded: %s",
+            event.kind,
+            event.platform,
+            reason(exc),
+        )
+    else:
+        log.error("could not capture a %s event from %s", event.kind, event.platform, exc_info=exc)

@@ -29,8 +29,16 @@ from bot.wiring import Wiring
 log = logging.getLogger(__name__)
 
 
-def no_longer_valid(what: str) -> str:
-    return f"this {what} is no longer valid: it is from an older card or version of Tocsin."
+_WHY_NO_LONGER_VALID = {
+    "button": "it is from an older card or version of Tocsin.",
+    "form": (
+        "Tocsin can no longer read it (it restarted or changed since the form was opened, "
+        "or the form was left open too long). Close it and start again from a command or "
+        "the incident's card."
+    ),
+    "command": "it is from an older version of Tocsin's commands.",
+}
+"""Why a button, form or command is no longer valid: the one wording of every platform."""
 
 
 class Dispatcher:
@@ -76,7 +84,8 @@ class Dispatcher:
         async def run() -> Reply:
             spec = self._w.registry.by_key(action.name)
             if spec is None:
-                raise UserError(no_longer_valid("form" if action.values else "button"))
+                what = "form" if action.submitted or action.values else "button"
+                return self.no_longer_valid(platform.name, what)
             if action.values:
                 fields = dict(action.values)
                 if action.incident_id is not None:
@@ -103,14 +112,35 @@ class Dispatcher:
         return await self._guard(platform, run)
 
     def no_longer_valid(self, platform_name: str, what: str) -> Reply:
-        """The answer to a ``what`` (button, form, command) that Tocsin does not know (an
-        old card, a removed action, a form from before a restart): every interaction gets
-        one, so that the platform never says it failed."""
+        """The answer to a ``what`` (``button``, ``form``, ``command``) that Tocsin does not
+        know (an old card, a removed action, a form from before a restart): every
+        interaction gets one, so that the platform never says it failed. The dispatcher
+        says so itself for an action it does not know; an adapter asks here for what only
+        it can tell (a form it no longer holds, a command its platform still shows)."""
+        message = f"this {what} is no longer valid: {_WHY_NO_LONGER_VALID[what]}"
+        return Reply(self.refusal(platform_name, message), ok=False, stale=True)
+
+    def failed(
+        self, platform_name: str, error: BaseException, what: str, *, saved: bool = False
+    ) -> Reply:
+        """The answer to a request that failed on our side (a bug, here or in an adapter):
+        logged with its traceback and an error id, which the answer quotes, saying whether
+        what was asked was ``saved``."""
+        error_id = uuid.uuid4().hex[:8]
+        log.error(
+            "error %s while handling a %s on %s", error_id, what, platform_name, exc_info=error
+        )
         platform = self._w.platforms[platform_name]
         text = self._w.presenter.render(
-            platform, "error", message=no_longer_valid(what), error_id=None
+            platform, "error", message="", error_id=error_id, saved=saved
         )
         return Reply(text, ok=False)
+
+    def refusal(self, platform_name: str, message: str) -> str:
+        """``message`` as the error template shows it on the platform (a refusal: no
+        error id, nothing logged)."""
+        platform = self._w.platforms[platform_name]
+        return self._w.presenter.render(platform, "error", message=message, error_id=None)
 
     async def channel_event(self, event: ChannelEvent) -> bool:
         """Capture a message, edit, deletion, pin or arrival in an incident's channel onto
@@ -253,12 +283,7 @@ class Dispatcher:
                 self._w.presenter.render(platform, "error", message=str(exc), error_id=None),
                 ok=False,
             )
-        except Exception:
-            error_id = uuid.uuid4().hex[:8]
-            log.exception("error %s while handling a request on %s", error_id, platform.name)
-            text = self._w.presenter.render(
-                platform, "error", message="", error_id=error_id, saved=saved.get()
-            )
-            return Reply(text, ok=False)
+        except Exception as exc:
+            return self.failed(platform.name, exc, "request", saved=saved.get())
         finally:
             saved.reset(token)

@@ -33,7 +33,8 @@ class Command:
 
 @dataclass(frozen=True)
 class Action:
-    """A button click (``values`` empty) or a form submission (``values`` by field name)."""
+    """A button click (``values`` empty) or a form submission (``values`` by field name;
+    ``submitted`` says it is one even when it carries no values)."""
 
     platform: str
     actor: UserRef
@@ -42,6 +43,7 @@ class Action:
     incident_id: int | None = None
     values: dict[str, str] = field(default_factory=dict)
     reply_to: str | None = None
+    submitted: bool = False
 
 
 ChannelEventKind = Literal["message", "edit", "delete", "pin", "joined"]

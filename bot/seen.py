@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from storage import seen
-from storage.engine import SessionFactory
+from storage.engine import SessionFactory, reason
 from storage.errors import UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -33,5 +33,5 @@ class Seen:
         try:
             return await seen.first_sighting(self._sessions, key, now, now - self._keep)
         except UNAVAILABLE as exc:
-            log.warning("could not check whether a request was seen before: %s", exc)
+            log.warning("could not check whether a request was seen before: %s", reason(exc))
             return True

@@ -90,6 +90,9 @@ class Reply:
     saved and the final answer follows through the request's ``reply_to`` once the effects
     have run (a declare's channel link); a platform that can replace an answer shows
     ``text`` now and replaces it then, one that cannot shows only the final answer.
+    ``stale``: what was clicked, submitted or typed is one Tocsin no longer knows, and
+    ``text`` says so (:meth:`Dispatcher.no_longer_valid`); the adapter shows it where the
+    person is looking (Slack: inside the form they submitted).
     """
 
     text: str = ""
@@ -97,3 +100,4 @@ class Reply:
     form: Form | None = None
     ok: bool = True
     interim: bool = False
+    stale: bool = False

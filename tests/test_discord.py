@@ -4,6 +4,7 @@ of Discord's REST API and gateway on loopback (tests/fakes/discord_api.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,6 +16,7 @@ from typing import Any
 import discord.http
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from discord import app_commands
 from sqlalchemy.engine import make_url
 
 from adapters.discord.app import DiscordAdapter
@@ -35,6 +37,7 @@ from tests.fakes.discord_api import (
     TOKEN,
     FakeDiscord,
     Interaction,
+    user,
 )
 from tests.fakes.tcp_proxy import Proxy
 
@@ -350,11 +353,18 @@ async def test_chat_while_the_database_is_down_is_stored_once_it_is_back(
     await fake.start()
     core, bot = await start(fake.settings(through))
     held = core.dispatcher.held_events
-    held.limit, held.retry_after = 3, 3600.0  # no retry by the clock: the next event tries
+    held.limit = 3
+    held.retry_after = held.retry_most = 0.05  # tried again soon, by the clock
 
     async def said() -> list[tuple[str, str]]:
         events = (await core.wiring.views.full(1)).events
         return [(e.kind, e.text) for e in events if e.kind in ("message", "edit")]
+
+    async def five_is_in() -> bool:
+        return ("message", "five") in await said()
+
+    def handlers_waiting() -> int:
+        return sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("discord.py: on_"))
 
     try:
         declare = await fake.slash(ALICE, ANNOUNCE_ID, "declare", title="Disk full")
@@ -369,8 +379,9 @@ async def test_chat_while_the_database_is_down_is_stored_once_it_is_back(
         await fake.say(BOB, room, "four: no room left for it")
         await eventually(lambda: _true(held.held == 3 and held.dropped == 1))
         await proxy.restore()
-        await fake.say(BOB, room, "five")  # stored after the three held, in their order
         await eventually(lambda: _true(held.held == 0))
+        await fake.say(BOB, room, "five")  # stored after the three held, in their order
+        await eventually(five_is_in)
         assert await said() == [
             ("message", "one"),
             ("message", "two"),
@@ -378,16 +389,21 @@ async def test_chat_while_the_database_is_down_is_stored_once_it_is_back(
             ("message", "five"),
         ]
 
-        held.retry_after, held.wait = 0.05, 0.5  # nothing more is said: the retries store it
-        await proxy.hang()  # and the database does not refuse: it does not answer at all
-        await fake.say(ALICE, room, "six")
-        await eventually(lambda: _true(held.held == 1))
+        # The database does not refuse: it does not answer at all, and would be waited on
+        # for an hour. Discord's events are handed in at once all the same: three held, the
+        # rest dropped, no handler left waiting (each would hold its message in memory).
+        held.wait = 3600.0
+        await proxy.hang()
+        for n in range(5):
+            await fake.say(ALICE, room, f"hung {n}")
+        await eventually(lambda: _true(held.held == 3 and held.dropped == 3))
+        await eventually(lambda: _true(handlers_waiting() == 0))
         await proxy.restore()
         await eventually(lambda: _true(held.held == 0), within=30)
-        assert (await said())[-1] == ("message", "six")
+        assert (await said())[-3:] == [("message", f"hung {n}") for n in range(3)]
         async with TestClient(TestServer(make_web_app(core))) as http:
             metrics = await (await http.get("/metrics")).text()
-        assert "tocsin_messages_dropped_total 1\n" in metrics
+        assert "tocsin_messages_dropped_total 3\n" in metrics
     finally:
         await bot.close()
         await core.aclose()
@@ -436,30 +452,112 @@ async def test_work_slower_than_the_deadline_is_deferred_then_answered(rig: Rig)
 
 
 async def test_buttons_forms_and_commands_tocsin_does_not_know_are_answered(rig: Rig) -> None:
-    """Discord shows "This interaction failed" for any interaction left unanswered."""
+    """Discord shows "This interaction failed" for any interaction left unanswered. Each
+    is told in the dispatcher's one wording, through the error template."""
+
+    def said(what: str) -> str:
+        return rig.core.dispatcher.no_longer_valid("discord", what).text
+
+    assert said("form").startswith("⚠️ this form is no longer valid: ")
     await rig.slash("declare", title="Database is down")
     stale = ["tocsin:nope:999", "tocsin:ack:abc", "tocsin:ack:1234567890", "elsewhere:1"]
     old_card = rig.fake.old_message(ANNOUNCE_ID, [*stale, "tocsin:form:status:1:5"])
     for custom_id in [*stale, "tocsin:form:status:1:5"]:
         click = await rig.answered(await rig.fake.click(BOB, old_card, custom_id))
         assert click.kind == 4 and click.ephemeral, custom_id
-        assert "this button is no longer valid" in click.texts()[0], custom_id
+        assert click.texts()[0] == said("button"), custom_id
     for custom_id in ["nope", "tocsin:nope:1"]:
         modal = {"custom_id": custom_id, "title": "Old", "components": []}
         form = await rig.answered(await rig.fake.submit(BOB, ANNOUNCE_ID, modal, {}))
         assert form.kind == 4 and form.ephemeral, custom_id
-        assert "this form is no longer valid" in form.texts()[0], custom_id
+        assert form.texts()[0] == said("form"), custom_id
     command_id = rig.fake.command([])["id"]
     for name, sub in [("incident", "frobnicate"), ("pager", "page")]:
         options = [{"type": 1, "name": sub, "options": []}]
         data = {"id": command_id, "name": name, "type": 1, "options": options}
         typed = await rig.answered(await rig.fake.interact(2, data, BOB, ANNOUNCE_ID))
         assert typed.kind == 4 and typed.ephemeral, name
-        assert "this command is no longer valid" in typed.texts()[0], name
+        assert typed.texts()[0] == said("command"), name
         options[0]["options"] = [{"type": 3, "name": "x", "value": "", "focused": True}]
         completing = await rig.answered(await rig.fake.interact(4, data, BOB, ANNOUNCE_ID))
         assert completing.kind == 8 and completing.data["choices"] == []
     assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
+
+
+async def test_a_form_pushed_out_by_newer_ones_is_told_it_is_no_longer_valid(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tocsin keeps the last MAX_OPEN_FORMS forms it opened: an older one, submitted, gets
+    the same answer as one from before a restart, and changes nothing."""
+    monkeypatch.setattr("adapters.discord.app.MAX_OPEN_FORMS", 1)
+    await rig.slash("declare", title="Database is down")
+    first = await rig.click("tocsin:status:1")
+    second = await rig.click("tocsin:status:1")
+    stale = await rig.submit(first, {"status": "monitoring", "message": "too late"})
+    assert stale.kind == 4 and stale.ephemeral
+    assert stale.texts()[0] == rig.core.dispatcher.no_longer_valid("discord", "form").text
+    assert (await rig.core.wiring.views.full(1)).incident.status == "triggered"
+    await rig.submit(second, {"status": "monitoring", "message": "replica promoted"})
+    assert (await rig.core.wiring.views.full(1)).incident.status == "monitoring"
+
+
+async def test_every_command_discord_py_could_not_run_is_answered_privately(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """discord.py hands the tree's error handler whatever it could not run; each gets an
+    answer only its author sees, or Discord says "This interaction failed". Commands
+    added here (a value of the wrong kind, a bug, a check) reach it the way any would."""
+
+    async def probe(interaction: discord.Interaction[Any], who: discord.Member) -> None:
+        raise AssertionError("never called: its value cannot be read")
+
+    async def broken(interaction: discord.Interaction[Any]) -> None:
+        raise RuntimeError("a bug")
+
+    async def half(interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message("a start", ephemeral=True)
+        raise RuntimeError("a bug after answering")
+
+    async def nobody(_interaction: discord.Interaction[Any]) -> bool:
+        return False
+
+    async def denied(interaction: discord.Interaction[Any]) -> None:
+        raise AssertionError("never called: its check fails")
+
+    for callback in (probe, broken, half, app_commands.check(nobody)(denied)):
+        name = callback.__name__
+        command = app_commands.Command(name=name, description=name, callback=callback)
+        rig.bot.tree.add_command(command)
+
+    async def run(name: str, **extra: Any) -> Interaction:
+        data = {"id": "1", "name": name, "type": 1, "options": [], **extra}
+        return await rig.answered(await rig.fake.interact(2, data, BOB, ANNOUNCE_ID))
+
+    caplog.set_level(logging.INFO)
+    # A user who is not a member: discord.py cannot make a Member of them.
+    value = await run(
+        "probe",
+        options=[{"type": 6, "name": "who", "value": str(ALICE)}],
+        resolved={"users": {str(ALICE): user(ALICE)}},
+    )
+    assert value.kind == 4 and value.ephemeral
+    assert value.texts()[0] == "⚠️ 'alice' is not a valid value for the option 'who'."
+
+    bug = await run("broken")
+    assert bug.kind == 4 and bug.ephemeral
+    (logged,) = [r for r in caplog.records if "while handling a command" in r.getMessage()]
+    error_id = logged.getMessage().split()[1]
+    assert f"error id `{error_id}`" in bug.texts()[0] and "nothing was saved" in bug.texts()[0]
+    assert logged.exc_info is not None  # a bug: its traceback is logged
+
+    late = await run("half")
+    assert late.texts()[0] == "a start"
+    (followup,) = late.followups
+    assert "error id" in followup["content"] and followup["flags"] & 64
+
+    check = await run("denied")
+    assert check.kind == 4 and check.ephemeral
+    assert check.texts()[0] == "⚠️ you cannot run this command here."
 
 
 async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> None:
@@ -491,7 +589,8 @@ async def test_buttons_and_forms_posted_before_a_restart(database_url: str) -> N
         assert fake.messages[int(card["id"])]["updates"] == 1
         stale = await fake.submit(ALICE, room, form.data, {"status": "identified"})
         await asyncio.wait_for(stale.answered.wait(), 15)
-        assert stale.ephemeral and "opened before Tocsin restarted" in stale.texts()[0]
+        assert stale.ephemeral
+        assert stale.texts()[0] == core.dispatcher.no_longer_valid("discord", "form").text
         assert (await core.wiring.views.full(1)).incident.status == "acknowledged"
     finally:
         await bot.close()

@@ -5,10 +5,13 @@ behind real HTTP, against the fake Slack, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +29,7 @@ from bot.clock import ManualClock
 from bot.seen import KEEP, Seen
 from storage.models import SeenRequest
 from tests.fakes.slack_api import TOKEN
+from tests.test_capture import refuse_inserts
 from tests.test_slack import (
     SECRET,
     Rig,
@@ -135,6 +139,41 @@ async def test_refusals_log_one_short_line_each_and_never_the_body(
     assert len(refusals) == 13, refusals
     assert any("clock" in line for line in refusals), refusals
     assert await rig.core.service.incidents("all") == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Slack-Signature": "v0=" + "0" * 64},
+        {"X-Slack-Request-Timestamp": "{now}"},
+        {"X-Slack-Signature": "v0=" + "0" * 64, "X-Slack-Request-Timestamp": "{stale}"},
+    ],
+    ids=["neither", "no-timestamp", "no-signature", "stale"],
+)
+async def test_an_unsigned_request_is_refused_before_its_body_is_read(
+    rig: Rig, headers: dict[str, str]
+) -> None:
+    """A request that says it carries a megabyte, and sends only its first kilobyte: an
+    answer can come only from a server that does not wait for the rest."""
+    now = int(time.time())
+    lines = [
+        "POST /slack/events HTTP/1.1",
+        f"Host: 127.0.0.1:{rig.server.port}",
+        "Content-Type: application/x-www-form-urlencoded",
+        "Content-Length: 1000000",
+        *(f"{k}: {v.format(now=now, stale=now - 600)}" for k, v in headers.items()),
+    ]
+    reader, writer = await asyncio.open_connection("127.0.0.1", rig.server.port)
+    try:
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + b"text=" + b"A" * 1000)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    assert status.startswith(b"HTTP/1.1 401 "), status
 
 
 # 5. malformed requests: 401 unsigned, before any parsing; 400 signed; never a traceback
@@ -388,6 +427,24 @@ async def test_a_command_replayed_to_another_replica_runs_once(rig: Rig) -> None
     assert len(await rig.core.service.incidents("all")) == 1
 
 
+async def test_when_the_replay_check_fails_its_log_line_carries_no_sql_and_no_trigger(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SQLAlchemy error's text holds the statement and its parameters (here the
+    trigger_id, which a replay could use): the log gets the database's reason only."""
+    await refuse_inserts(rig.core.engine, "seen_requests", constraint=False)
+    caplog.set_level(logging.INFO)
+    assert (await send(rig, slash(rig, "declare Unchecked", "5151.6262.s3cr3ttr1gger")))[0] == 200
+    await rig.settle()
+    assert [i.title for i in await rig.core.service.incidents("all")] == ["Unchecked"]
+    (line,) = [r for r in caplog.records if "seen before" in r.getMessage()]
+    said = line.getMessage()
+    assert "s3cr3ttr1gger" not in caplog.text and "slack:trigger" not in caplog.text
+    assert "[SQL" not in said and "parameters" not in said and "\n" not in said, said
+    assert said.endswith(("no such table: main.gone", "refused by a trigger")), said
+    lines_are_tame(caplog)
+
+
 async def test_a_form_submitted_again_with_the_same_trigger_runs_once(rig: Rig) -> None:
     await rig.command("")
     view = rig.fake.views[-1]
@@ -538,6 +595,77 @@ async def test_an_event_that_cannot_be_stored_is_answered_5xx_and_stored_once_on
     assert [e.text for e in events if e.kind == "message"] == ["kept"]
 
 
+async def test_an_event_the_database_refuses_is_answered_200_and_holds_nothing_up(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sent again, it would be refused again: not 503 (on SQLite, whose errors carry no
+    SQLSTATE, as on PostgreSQL)."""
+    await rig.command("declare Database is down")
+    room = rig.room()["id"]
+    await refuse_inserts(rig.core.engine, "timeline_events")
+    caplog.set_level(logging.INFO)
+    for n, text in enumerate(["refused", "kept"]):
+        data = event_body(
+            {"type": "message", "channel": room, "user": "U2BOB", "text": text, "ts": f"1.{n}"},
+            f"EvRefused{n}",
+        )
+        assert (await send(rig, data, "application/json"))[0] == 200, text
+    events = (await rig.core.wiring.views.full(1)).events
+    assert [e.text for e in events if e.kind == "message"] == ["kept"]
+    (line,) = [r for r in caplog.records if "refused a message event" in r.getMessage()]
+    assert line.getMessage().endswith("refused by a trigger"), line.getMessage()
+    lines_are_tame(caplog)
+
+
+@asynccontextmanager
+async def incident_locked(rig: Rig) -> AsyncIterator[None]:
+    """Another process holds what storing an event needs, until the block ends: on
+    PostgreSQL the incident's row, on SQLite the write lock."""
+    url = make_url(str(rig.core.engine.url))
+    if url.get_backend_name() == "postgresql":
+        import asyncpg
+
+        other = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+        try:
+            async with other.transaction():
+                await other.execute("SELECT id FROM incidents WHERE id = 1 FOR UPDATE")
+                yield
+        finally:
+            await other.close()
+    else:
+        other = sqlite3.connect(str(url.database), isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            other.close()
+
+
+async def test_an_event_the_database_is_too_slow_for_is_answered_503_in_time(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack waits 3 s: a store that takes longer is answered 503 before that (left to
+    finish on its own), and the copy Slack sends again is recorded once."""
+    await rig.command("declare Database is slow")
+    room = rig.room()["id"]
+    data = event_body(
+        {"type": "message", "channel": room, "user": "U2BOB", "text": "slow", "ts": "1.5"},
+        "EvSlow",
+    )
+    rig.adapter.store_within = 0.2
+    caplog.set_level(logging.INFO)
+    async with incident_locked(rig):
+        status, _body = await asyncio.wait_for(send(rig, data, "application/json"), 10)
+    assert status == 503
+    assert any("within 0.2 s" in r.getMessage() for r in caplog.records)
+    await rig.adapter.drain()
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert (await send(rig, data, "application/json", headers=retry))[0] == 200
+    events = (await rig.core.wiring.views.full(1)).events
+    assert [e.text for e in events if e.kind == "message"] == ["slow"]
+    lines_are_tame(caplog)
+
+
 # 8. an action or a form Tocsin does not know is answered
 
 
@@ -549,7 +677,8 @@ async def test_an_unknown_button_is_answered_that_it_is_no_longer_valid(
     assert await rig.click(action_id) == 200
     (answer,) = rig.fake.responses
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
-    assert "no longer valid" in answer["text"]
+    assert answer["text"] == rig.core.dispatcher.no_longer_valid("slack", "button").text
+    assert answer["text"].startswith("⚠️ this button is no longer valid: ")
     lines_are_tame(caplog)
 
 
@@ -575,7 +704,9 @@ async def test_a_stale_form_is_answered_in_the_form(
     )
     (ack,) = rig.acks
     assert ack["response_action"] == "update"
-    assert "no longer valid" in json.dumps(ack["view"])
+    (shown,) = ack["view"]["blocks"]
+    assert shown["text"]["text"] == rig.core.dispatcher.no_longer_valid("slack", "form").text
+    assert shown["text"]["text"].startswith("⚠️ this form is no longer valid: ")
     assert await rig.core.service.incidents("all") == []
     lines_are_tame(caplog)
 

@@ -26,6 +26,7 @@ from adapters.discord.platform import DiscordPlatform, chunks
 from adapters.discord.ui import CARD_BUTTON, FORM_PREFIX, CardButton, FormModal
 from bot.background import Background
 from bot.commands.registry import Registry
+from bot.commands.values import clean
 from bot.config import TocsinConfig
 from bot.dispatcher import Dispatcher
 from bot.errors import ConfigError, PlatformError
@@ -36,10 +37,6 @@ from bot.ui import Reply
 log = logging.getLogger(__name__)
 MAX_OPEN_FORMS = 500
 TOO_SLOW_FOR_A_FORM = "That form took too long to open; please try again."
-STALE_FORM = (
-    "That form was opened before Tocsin restarted, so its answers could not be read. "
-    "Please open it again."
-)
 
 
 class DiscordAdapter:
@@ -59,7 +56,6 @@ class DiscordAdapter:
         self.answer_within = answer_within
         self._guild_ids = tuple(guild_ids)
         self._background = Background("Discord")
-        self._capture_lock = asyncio.Lock()
         self._open_forms: OrderedDict[str, FormModal] = OrderedDict()
         self._runner: asyncio.Task[None] | None = None
         self.tree: app_commands.CommandTree[discord.Client] = app_commands.CommandTree(self.client)
@@ -187,6 +183,7 @@ class DiscordAdapter:
             form.incident_id,
             modal.values(),
             reply_to=_address(interaction),
+            submitted=True,
         )
         self._ask(interaction, self._dispatcher.action(submitted), "form")
 
@@ -204,26 +201,51 @@ class DiscordAdapter:
             if not custom_id.startswith(FORM_PREFIX):
                 self._stale(interaction, "form")
             elif self._open_forms.pop(custom_id, None) is None:
-                self._ask(interaction, _done(Reply(STALE_FORM, ok=False)), "form")
+                self._stale(interaction, "form")  # from before a restart, or pushed out
 
     async def _on_tree_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
-        """A slash command discord.py could not run. One Tocsin no longer has (Discord
-        still shows an older set of commands, or an option that changed) is answered."""
-        stale = (
-            app_commands.CommandNotFound,
-            app_commands.CommandSignatureMismatch,
-            app_commands.TransformerError,
-        )
-        if not isinstance(error, stale):
-            log.error("Discord: a command failed", exc_info=error)
-            return
+        """A slash command discord.py could not run: every one is answered, privately, so
+        that Discord never shows "This interaction failed". One Tocsin no longer has
+        (Discord still shows an older set of commands) is told so; a value that could not
+        be read is named with its option; any other failure is a bug: logged with an
+        error id, which the answer quotes."""
         if interaction.type == discord.InteractionType.autocomplete:
-            with contextlib.suppress(discord.HTTPException):
+            if not isinstance(error, _STALE_COMMAND):
+                log.error("Discord: an autocomplete failed", exc_info=error)
+            with contextlib.suppress(discord.HTTPException, discord.InteractionResponded):
                 await interaction.response.autocomplete([])
             return
-        self._stale(interaction, "command")
+        reply = self._command_error(interaction, error)
+        if not interaction.response.is_done():
+            self._ask(interaction, _done(reply), "command")
+            return
+        try:  # the command answered, then failed: a private follow-up
+            await interaction.followup.send(
+                reply.text, ephemeral=True, allowed_mentions=ALLOWED_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            log.warning("Discord: could not answer an interaction: %s", exc)
+
+    def _command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+    ) -> Reply:
+        platform = translate.PLATFORM
+        if isinstance(error, _STALE_COMMAND):
+            return self._dispatcher.no_longer_valid(platform, "command")
+        if isinstance(error, app_commands.TransformerError):
+            shown = clean(str(getattr(error.value, "name", None) or error.value))
+            shown = shown if len(shown) <= 40 else shown[:39] + "…"
+            option = _option_of(interaction, error.value)
+            message = f"'{shown}' is not a valid value for {option}."
+            return Reply(self._dispatcher.refusal(platform, message), ok=False)
+        if isinstance(error, app_commands.CheckFailure):
+            # discord.py's own checks (permissions, cooldown, DMs) say what is missing.
+            own = type(error) is not app_commands.CheckFailure and str(error)
+            message = own or "you cannot run this command here."
+            return Reply(self._dispatcher.refusal(platform, message), ok=False)
+        return self._dispatcher.failed(platform, error, "command")
 
     def _stale(self, interaction: discord.Interaction[Any], what: str) -> None:
         reply = self._dispatcher.no_longer_valid(translate.PLATFORM, what)
@@ -306,35 +328,45 @@ class DiscordAdapter:
             _, oldest = self._open_forms.popitem(last=False)
             oldest.stop()
 
-    # Channel capture. Each handler takes the lock first, so events are recorded in the
-    # order Discord sent them (an edit never overtakes its message). The gateway never
-    # sends an event again: one the database cannot take now is held until it can.
+    # Channel capture. The gateway never sends an event again: each handler hands its event
+    # to the dispatcher's held events without waiting for the database (which stores them
+    # in the order handed in, holding them while the database does not answer). No handler
+    # awaits anything, so they hand events in the order Discord sent them (an edit never
+    # overtakes its message), and none waits while the database hangs.
 
-    async def _capture(self, event: ChannelEvent | None) -> None:
+    def _capture(self, event: ChannelEvent | None) -> None:
         if event is not None:
-            await self._dispatcher.held_events.put(event)
+            self._dispatcher.held_events.put(event)
 
     async def on_message(self, message: discord.Message) -> None:
-        async with self._capture_lock:
-            await self._capture(translate.message(message))
+        self._capture(translate.message(message))
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        async with self._capture_lock:
-            await self._capture(translate.edit(payload))
+        self._capture(translate.edit(payload))
 
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        async with self._capture_lock:
-            await self._capture(translate.deletion(payload.channel_id, payload.message_id))
+        self._capture(translate.deletion(payload.channel_id, payload.message_id))
 
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
-        async with self._capture_lock:
-            for message_id in sorted(payload.message_ids):
-                await self._capture(translate.deletion(payload.channel_id, message_id))
+        for message_id in sorted(payload.message_ids):
+            self._capture(translate.deletion(payload.channel_id, message_id))
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        async with self._capture_lock:
-            bot_id = self.client.user.id if self.client.user is not None else None
-            await self._capture(translate.pin_reaction(payload, bot_id))
+        bot_id = self.client.user.id if self.client.user is not None else None
+        self._capture(translate.pin_reaction(payload, bot_id))
+
+
+_STALE_COMMAND = (app_commands.CommandNotFound, app_commands.CommandSignatureMismatch)
+
+
+def _option_of(interaction: discord.Interaction[Any], value: Any) -> str:
+    """The option of ``interaction``'s command that was given ``value``, in words."""
+    command = interaction.command
+    if isinstance(command, app_commands.Command):
+        for parameter in command.parameters:
+            if getattr(interaction.namespace, parameter.display_name, None) is value:
+                return f"the option '{parameter.display_name}'"
+    return "one of its options"
 
 
 async def _done(reply: Reply) -> Reply:

@@ -5,16 +5,18 @@ run after, in the worker), so an acknowledged command is never lost: the answer 
 acknowledgement itself, or, for a declare, the worker's answer through ``response_url``
 once the channel exists. A button or a form is answered through ``response_url`` or an
 ephemeral message after its acknowledgement; one Tocsin does not know (an old card, a
-removed action, a stale modal) is answered that it is no longer valid.
+removed action, a stale modal) is answered that it is no longer valid, in the dispatcher's
+words: a button's answer as an ephemeral message, a form's inside the form.
 
 Over HTTP, :mod:`adapters.slack.ingress` checks the signature before anything reads the
 request, and the payload's shape before bolt sees it; a request carrying a ``trigger_id``
-already taken (a replay) is acknowledged and not run again. A channel event that cannot be
-stored is answered 503, so that Slack sends it again.
+already taken (a replay) is acknowledged and not run again. A channel event the database
+does not take in time is answered 503, so that Slack sends it again; one it refuses is not.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -32,7 +34,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from adapters.slack import ingress, translate
-from adapters.slack.blocks import notice, parse_callback
+from adapters.slack.blocks import notice
 from adapters.slack.platform import SlackPlatform
 from bot.background import Background
 from bot.dispatcher import Dispatcher
@@ -41,15 +43,11 @@ from bot.inbound import ChannelEvent
 from bot.platform import UserRef
 from bot.seen import Seen
 from bot.ui import Form, Reply
-from storage.errors import UNAVAILABLE
+from storage.engine import reason
+from storage.errors import refused, unavailable
 
 log = logging.getLogger(__name__)
 EVENTS = ("message", "pin_added", "reaction_added", "member_joined_channel")
-NO_LONGER_VALID = "This button is no longer valid: it is from an older card or version of Tocsin."
-FORM_NO_LONGER_VALID = (
-    "This form is no longer valid: it is from an older version of Tocsin. "
-    "Close it and start again from a command or the incident's card."
-)
 
 
 class _DropTokenWarning(logging.Filter):
@@ -75,6 +73,8 @@ class SlackAdapter:
         self.platform = platform
         self._secret = signing_secret
         self._seen = seen
+        self.store_within = 2.5
+        """Seconds a channel event's store is waited for before Slack is answered 503."""
         self._background = Background("Slack")
         bolt_log = logging.getLogger("tocsin.slack.bolt")
         if not any(isinstance(f, _DropTokenWarning) for f in bolt_log.filters):
@@ -114,14 +114,19 @@ class SlackAdapter:
         await self.drain()
 
     async def handle(self, request: web.Request) -> web.Response:
-        """``POST /slack/events``: commands, interactivity and events on one URL. The
-        signature is checked before anything reads the body; a signed body that cannot be
-        read is answered 400; a ``trigger_id`` already taken is acknowledged, not run."""
-        raw = await request.read()
-        why = ingress.refusal(self._secret, request.headers, raw, time.time())
+        """``POST /slack/events``: commands, interactivity and events on one URL. A request
+        without a signature or a fresh timestamp is refused before its body is read (it
+        can be a megabyte); the signature is checked before anything reads the body; a
+        signed body that cannot be read is answered 400; a ``trigger_id`` already taken is
+        acknowledged, not run."""
+        now = time.time()
+        why = ingress.unsigned(request.headers, now)
         if why is not None:
-            log.warning("refused a request to /slack/events: %s", why)
-            return web.json_response({"error": "invalid request"}, status=401)
+            return _refused(why)
+        raw = await request.read()
+        why = ingress.refusal(self._secret, request.headers, raw, now)
+        if why is not None:
+            return _refused(why)
         try:
             body = ingress.read(raw, request.content_type)
         except ingress.Malformed as exc:
@@ -162,48 +167,41 @@ class SlackAdapter:
         else:
             await ack(text=reply.text, response_type=_visibility(reply))
 
-    async def _on_button(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def _on_button(self, ack: Any, body: dict[str, Any]) -> None:
         action = translate.button(body)
-        if action is None or not self._known(action.name):
-            await ack()
-            self._background.spawn(self._stale(body), "answer")
-            return
-        reply = await self._dispatcher.action(action)
+        if action is None:  # not a button of Tocsin's (an app's older buttons)
+            reply = self._dispatcher.no_longer_valid(translate.PLATFORM, "button")
+        else:
+            reply = await self._dispatcher.action(action)
         await ack()
         if reply.form is not None:
             self._open(reply.form, body)
         elif reply.text and not reply.interim:
-            self._background.spawn(
-                respond(text=reply.text, replace_original=False, response_type=_visibility(reply)),
-                "answer",
-            )
+            self._background.spawn(self._answer_click(body, reply), "answer")
 
     async def _on_submit(self, ack: Any, body: dict[str, Any]) -> None:
-        name, _number = parse_callback(str(body.get("view", {}).get("callback_id", "")))
-        if not self._known(name):
-            await ack(response_action="update", view=notice("Tocsin", FORM_NO_LONGER_VALID))
-            return
         action = translate.submission(body)
         reply = await self._dispatcher.action(action)
+        if reply.stale:  # said in the form itself, where the person is looking
+            await ack(response_action="update", view=notice("Tocsin", reply.text))
+            return
         await ack()
         if reply.text and not reply.interim and action.reply_to:
             self._background.spawn(self._tell(action.reply_to, reply), "answer")
 
-    def _known(self, action: str) -> bool:
-        return self._dispatcher.parser.registry.by_key(action) is not None
-
-    async def _stale(self, body: dict[str, Any]) -> None:
-        """Tell whoever clicked a button Tocsin does not know that it is no longer valid."""
+    async def _answer_click(self, body: dict[str, Any], reply: Reply) -> None:
+        """Through the click's ``response_url`` (a new message, the card left as it is),
+        or, without one, as an ephemeral message to whoever clicked."""
         reply_to = body.get("response_url")
         if reply_to:
-            await self.platform.answer(reply_to, NO_LONGER_VALID, public=False)
+            await self.platform.answer(reply_to, reply.text, public=not reply.ephemeral)
             return
         channel = (body.get("channel") or {}).get("id") or body.get("container", {}).get(
             "channel_id"
         )
         user = (body.get("user") or {}).get("id")
         if channel and user:
-            await self.platform.post_ephemeral(channel, user, NO_LONGER_VALID)
+            await self.platform.post_ephemeral(channel, user, reply.text)
 
     def _open(self, form: Form, body: dict[str, Any]) -> None:
         channel = body.get("channel_id") or (body.get("channel") or {}).get("id", "")
@@ -229,24 +227,47 @@ class SlackAdapter:
         log.error("a Slack listener failed: %s", error, exc_info=error)
 
     async def _on_event(self, event: dict[str, Any], context: Any) -> BoltResponse | None:
-        """Capture the event; when the database cannot take it, answer 503: Slack sends an
-        event again (up to three times) when it was not taken, and capture is idempotent."""
+        """Capture the event. When the database does not answer, or not within
+        :attr:`store_within` (Slack waits 3 s), answer 503: Slack sends an event again (up
+        to three times) when it was not taken, and capture is idempotent, so a late store
+        (left to finish) and the copy sent again are recorded once. An event the database
+        refuses would be refused again: it is logged and answered 200."""
         captured = translate.channel_event(event, context.get("bot_user_id"))
         if captured is None:
             return None
-        try:
-            await self._dispatcher.store_channel_event(await self._named(captured))
-        except UNAVAILABLE as exc:
+        storing = asyncio.ensure_future(self._store(captured))
+        done, _ = await asyncio.wait({storing}, timeout=self.store_within)
+        if not done:
+            log.warning(
+                "could not store a %s event within %.1f s, so Slack will send it again",
+                captured.kind,
+                self.store_within,
+            )
+            self._background.spawn(self._finish(storing, captured.kind), "event")
+            return BoltResponse(status=503, body="")
+        failure = storing.exception()
+        if failure is None:
+            return None
+        if unavailable(failure):
             log.warning(
                 "could not store a %s event, so Slack will send it again: %s",
                 captured.kind,
-                _first_line(exc),
+                reason(failure),
             )
             return BoltResponse(status=503, body="")
-        except Exception:
-            # Not the database: sending it again would fail the same way.
-            log.exception("could not capture a %s event from Slack", captured.kind)
+        _not_stored(captured.kind, failure)
         return None
+
+    async def _store(self, event: ChannelEvent) -> None:
+        await self._dispatcher.store_channel_event(await self._named(event))
+
+    async def _finish(self, storing: asyncio.Future[None], kind: str) -> None:
+        """A store that took longer than Slack waits: its outcome, once it is known."""
+        try:
+            await storing
+        except Exception as exc:
+            if not unavailable(exc):
+                _not_stored(kind, exc)
 
     async def _named(self, event: ChannelEvent) -> ChannelEvent:
         """The same event, with the author's display name rather than their id."""
@@ -265,9 +286,22 @@ class SlackAdapter:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0][:200] if lines else type(exc).__name__
+def _refused(why: str) -> web.Response:
+    log.warning("refused a request to /slack/events: %s", why)
+    return web.json_response({"error": "invalid request"}, status=401)
+
+
+def _not_stored(kind: str, exc: BaseException) -> None:
+    """An event that will not be stored however often Slack sends it: the database
+    refused it (one line), or a bug (a traceback)."""
+    if refused(exc):
+        log.error(
+            "the database refused a %s event from Slack, which is not recorded: %s",
+            kind,
+            reason(exc),
+        )
+    else:
+        log.error("could not capture a %s event from Slack", kind, exc_info=exc)
 
 
 def _visibility(reply: Reply) -> str:

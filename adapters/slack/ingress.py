@@ -28,9 +28,9 @@ class Malformed(ValueError):
     """A signed request Tocsin cannot read; the message says what, never with its content."""
 
 
-def refusal(secret: str, headers: Mapping[str, str], raw: bytes, now: float) -> str | None:
-    """Why a request is not one Slack signed with ``secret`` (fixed words, no byte of the
-    request), or None when it is. Reads the two headers and the raw bytes, nothing else."""
+def unsigned(headers: Mapping[str, str], now: float) -> str | None:
+    """Why a request cannot be one Slack signed, from its headers alone (so that its body
+    need not be read): no signature, no timestamp, or one too far from ``now``; or None."""
     signature = headers.get("X-Slack-Signature", "")
     timestamp = headers.get("X-Slack-Request-Timestamp", "")
     if not signature:
@@ -44,6 +44,17 @@ def refusal(secret: str, headers: Mapping[str, str], raw: bytes, now: float) -> 
             f"a timestamp {abs(skew)} s {way} this server's clock (at most {MAX_SKEW} s; "
             "a replay, or a clock to set right)"
         )
+    return None
+
+
+def refusal(secret: str, headers: Mapping[str, str], raw: bytes, now: float) -> str | None:
+    """Why a request is not one Slack signed with ``secret`` (fixed words, no byte of the
+    request), or None when it is. Reads the two headers and the raw bytes, nothing else."""
+    why = unsigned(headers, now)
+    if why is not None:
+        return why
+    signature = headers["X-Slack-Signature"]
+    timestamp = headers["X-Slack-Request-Timestamp"]
     base = b"v0:" + timestamp.encode() + b":" + raw
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):

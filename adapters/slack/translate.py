@@ -86,6 +86,7 @@ def submission(body: dict[str, Any]) -> Action:
         number,
         submitted_values(view),
         reply_to=encode_ephemeral(channel_id, user.id) if channel_id else None,
+        submitted=True,
     )
 
 
