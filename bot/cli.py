@@ -22,13 +22,12 @@ from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.errors import ConfigError
-from bot.plugins import Check
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from bot.config import TocsinConfig
-    from bot.plugins import CliCommand, PlatformPlugin
+    from bot.plugins import Check, CliCommand, PlatformPlugin
     from bot.settings import Settings
 
 
@@ -231,7 +230,7 @@ async def _check_config(plugins: dict[str, PlatformPlugin]) -> int:
     database and each platform (✓ good, ✗ a problem, · a note), each failure with what to do
     about it. Exit 1 if anything is ✗. It changes nothing and creates no file."""
     from bot.config import load_config
-    from bot.plugins import config_models
+    from bot.plugins import Check, config_models
     from bot.settings import Settings
 
     settings, problems = Settings.read()
@@ -270,6 +269,7 @@ def _check_config_file(
 ) -> tuple[TocsinConfig, list[Check]]:
     """The config and its line, or a line per problem (and the defaults, to go on with)."""
     from bot.config import load_config
+    from bot.plugins import Check
 
     where = settings.config_path or "built-in defaults (no tocsin.toml)"
     try:
@@ -289,6 +289,7 @@ async def _check_database(url: str) -> Check:
     and waits at most DATABASE_WAIT (5 s) for an answer, as /healthz does."""
     from sqlalchemy.engine import make_url
 
+    from bot.plugins import Check
     from storage.engine import DATABASE_WAIT, create_engine, no_answer, safe_url, sqlite_file
     from storage.errors import StorageError
     from storage.migrate import require_current
