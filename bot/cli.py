@@ -46,7 +46,9 @@ def _parser(
         help="declare an incident from here; a running tocsin opens its channel",
     )
     declare.add_argument("title", help="what is wrong, in a line")
-    declare.add_argument("--sev", help="the severity: 1-4, sev2 or a label (default SEV3)")
+    declare.add_argument(
+        "--sev", help="the severity: a number, sevN or a label (default: the configured one)"
+    )
     declare.add_argument("--service", help="the service affected")
     declare.add_argument("--desc", help="what is happening")
     declare.add_argument(
