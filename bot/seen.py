@@ -35,3 +35,11 @@ class Seen:
         except UNAVAILABLE as exc:
             log.warning("could not check whether a request was seen before: %s", reason(exc))
             return True
+
+    async def forget(self, key: str) -> None:
+        """Take ``key`` back: its request failed (the platform was unreachable, a bug) and was
+        not carried out, so the copy its sender sends again is run, not refused as a replay."""
+        try:
+            await seen.forget(self._sessions, key)
+        except UNAVAILABLE as exc:
+            log.warning("could not take back a failed request's key: %s", reason(exc))

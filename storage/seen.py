@@ -30,3 +30,14 @@ async def first_sighting(
     finally:
         urgent.reset(token)
     return True
+
+
+async def forget(sessions: SessionFactory, key: str) -> None:
+    """Forget ``key``: its request failed before it was carried out, so a copy sent again
+    must run."""
+    token = urgent.set(True)
+    try:
+        async with sessions() as session, session.begin():
+            await session.exec(delete(SeenRequest).where(col(SeenRequest.key) == key[:KEY_LENGTH]))
+    finally:
+        urgent.reset(token)

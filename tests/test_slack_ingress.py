@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy.engine import make_url
@@ -408,6 +409,35 @@ async def test_a_command_sent_again_with_the_same_trigger_runs_once(rig: Rig) ->
     assert (await send(rig, slash(rig, "declare Again", "5151.6262.other")))[0] == 200
     await rig.settle()
     assert len(await rig.core.service.incidents("all")) == 2
+
+
+async def test_a_command_that_failed_runs_when_it_is_sent_again(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its trigger is taken back: a request that failed (Slack's API unreachable, a bug)
+    was not carried out, so the copy sent again is run, not refused as a replay."""
+    command = rig.adapter._dispatcher.command
+    calls = 0
+
+    async def unreachable_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise aiohttp.ClientConnectionError("Cannot connect to host slack.com:443")
+        return await command(*args, **kwargs)
+
+    monkeypatch.setattr(rig.adapter._dispatcher, "command", unreachable_once)
+    data = slash(rig, "declare Failed once", "5151.6262.failed")
+    assert (await send(rig, data))[0] == 500
+    assert await rig.core.service.incidents("all") == []
+    failed = [r for r in caplog.records if r.name == "adapters.slack.app" and "API" in r.message]
+    assert [(r.levelname, r.exc_info) for r in failed] == [("WARNING", None)]  # one line
+    assert (await send(rig, data))[0] == 200
+    await rig.settle()
+    assert [i.title for i in await rig.core.service.incidents("all")] == ["Failed once"]
+    assert (await send(rig, data))[0] == 200  # and now it is taken: a replay is not run
+    await rig.settle()
+    assert len(await rig.core.service.incidents("all")) == 1
 
 
 async def test_a_command_replayed_to_another_replica_runs_once(rig: Rig) -> None:

@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -133,12 +134,8 @@ class SlackAdapter:
             log.warning("a signed request to /slack/events could not be read: %s", exc)
             return web.json_response({"error": f"malformed request: {exc}"}, status=400)
         trigger = body.get("trigger_id")
-        replayed = (
-            self._seen is not None
-            and isinstance(trigger, str)
-            and bool(trigger)
-            and not await self._seen.first(f"slack:trigger:{trigger}")
-        )
+        key = f"slack:trigger:{trigger}" if isinstance(trigger, str) and trigger else None
+        replayed = self._seen is not None and key is not None and not await self._seen.first(key)
         if replayed:
             log.info("a request whose trigger_id was taken already was not run again")
             return web.Response(status=200)
@@ -148,10 +145,20 @@ class SlackAdapter:
             key.lower(): value for key, value in request.headers.items()
         }
         headers["content-type"] = "application/json"
-        response = await self.bolt.async_dispatch(
-            AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
-        )
+        try:
+            response = await self.bolt.async_dispatch(
+                AsyncBoltRequest(body=json.dumps(body), query=request.query_string, headers=headers)
+            )
+        except BaseException:
+            await self._forget(key)
+            raise
+        if response.status >= 500:  # not carried out: a copy sent again must run
+            await self._forget(key)
         return await to_aiohttp_response(response)
+
+    async def _forget(self, key: str | None) -> None:
+        if self._seen is not None and key is not None:
+            await self._seen.forget(key)
 
     async def drain(self) -> None:
         """Wait for the answers still being sent after their ack (shutdown, tests)."""
@@ -223,6 +230,10 @@ class SlackAdapter:
         if isinstance(error, BoltUnhandledRequestError):
             kind = ascii(body.get("type") or body.get("command"))[:60]
             log.info("a Slack request Tocsin has no use for (type %s) was answered 404", kind)
+            return
+        if isinstance(error, aiohttp.ClientConnectionError | TimeoutError):
+            # Slack's API did not answer (bolt asks it who the app is first): not a bug.
+            log.warning("a Slack request failed: Slack's API did not answer (%s)", reason(error))
             return
         log.error("a Slack listener failed: %s", error, exc_info=error)
 
