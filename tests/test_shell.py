@@ -259,6 +259,24 @@ def test_shell_echoes_piped_lines_after_their_prompt(database_url: str, tmp_path
     assert not result.stdout.endswith("> "), "no prompt is left waiting at the end of input"
 
 
+def test_a_piped_line_is_echoed_without_control_characters_and_cut_short(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The echo goes to a terminal, maybe: an escape sequence there would act (colour the
+    screen, move the cursor, reverse the text), and 100,000 characters would bury it."""
+    hostile = "note \x1b[31mred\x07 \u202eevil\x00"
+    script = f"{hostile}\n{'x' * 100_000}\n"
+    result = tocsin_inline(
+        "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(sqlite_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "@dana #incidents> note [31mred evil"
+    assert lines[2] == f"@dana #incidents> {'x' * 500}…"  # after the "not recorded" line
+    assert not any(ch in result.stdout for ch in "\x1b\x07\u202e\x00")
+    assert len(result.stdout) < 5_000
+
+
 def test_a_bad_answer_in_a_piped_form_cancels_it_and_the_script_goes_on(
     database_url: str, tmp_path: Path
 ) -> None:

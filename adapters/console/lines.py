@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from bot.text import shown, strip_control
+
 if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.patch_stdout import StdoutProxy
@@ -97,6 +99,10 @@ class TerminalLines:
         self._proxy.close()
 
 
+ECHO_MOST = 500
+"""Characters of a piped line echoed after its prompt; the rest is cut (…)."""
+
+
 class PipedLines:
     """Lines from a pipe or a file (or a terminal whose output is not a terminal): each is
     printed after its prompt, so the output reads like a session typed by hand."""
@@ -110,7 +116,9 @@ class PipedLines:
         if line == "":
             raise EOFError
         line = line.rstrip("\r\n")
-        self.out.write(f"{prompt}{line}\n")
+        # What was read goes to a terminal, maybe: without its control characters (an
+        # escape sequence would act there), cut short as an error's echo is.
+        self.out.write(f"{prompt}{shown(strip_control(line), ECHO_MOST)}\n")
         self.out.flush()
         return line
 
