@@ -277,6 +277,22 @@ def test_a_piped_line_is_echoed_without_control_characters_and_cut_short(
     assert len(result.stdout) < 5_000
 
 
+def test_a_command_where_a_piped_form_wanted_an_answer_cancels_it_and_runs(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A script that did not expect the Resolve button's form: its next command is not
+    stored as the summary (and announced), it runs."""
+    script = "/incident declare Disk full\n#inc-1-disk-full\n3\n/incident timeline\n"
+    result = tocsin_inline(
+        "shell", "--as", "dana", cwd=tmp_path, env=tocsin_env(sqlite_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "What fixed it?: /incident timeline\n(cancelled: a command came where an answer" in out
+    assert "declared the incident" in out.split("runs next)", 1)[1]  # the timeline ran
+    assert "resolved" not in out.split("What fixed it?", 1)[1]
+
+
 def test_a_bad_answer_in_a_piped_form_cancels_it_and_the_script_goes_on(
     database_url: str, tmp_path: Path
 ) -> None:

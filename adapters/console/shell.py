@@ -34,6 +34,7 @@ REPLY_TO = "console"
 INTERRUPTED = 130
 """The exit code after Ctrl-C, as for any program a terminal interrupts (128 + SIGINT)."""
 _BUTTON = re.compile(r"[0-9]+")
+PIPED_COMMAND = "(cancelled: a command came where an answer was due; it runs next)"
 PIPED_CANCEL = "(cancelled: a piped answer is not asked again; the next lines are commands)"
 
 
@@ -57,6 +58,8 @@ class Shell:
         self._platform = platform
         self._lines = lines
         self._interactive = interactive
+        self._next: str | None = None
+        """A line a piped form read that is a command: the next to run."""
         self.user = user
         self.channel = ChannelRef(channel, channel)
 
@@ -66,7 +69,9 @@ class Shell:
             self._platform.say(self._help)
         try:
             while True:
-                line = await self._lines.read(f"@{self.user} #{self.channel.name}> ")
+                line, self._next = self._next, None
+                if line is None:
+                    line = await self._lines.read(f"@{self.user} #{self.channel.name}> ")
                 going_on = await self.handle(line.strip())
                 await self._settle()  # what the line set going is shown before the next prompt
                 if not going_on:
@@ -75,6 +80,11 @@ class Shell:
             return 0
         except KeyboardInterrupt:
             return INTERRUPTED
+
+    def _is_command(self, line: str) -> bool:
+        """Whether ``line`` is a slash command of one of Tocsin's roots (``/incident …``)."""
+        word = line.strip().partition(" ")[0]
+        return word.startswith("/") and self._dispatcher.parser.registry.root(word[1:]) is not None
 
     async def handle(self, line: str) -> bool:
         """Act on one line; ``False`` means leave. ``#name``, ``@name`` and a number are the
@@ -207,6 +217,11 @@ class Shell:
         typed = ""
         while True:
             answer = await self._lines.read(label, again=typed, command=False)
+            if not self._interactive and self._is_command(answer):
+                # A script's next command where an answer was due: not an answer.
+                self._platform.say(PIPED_COMMAND)
+                self._next = answer
+                return None
             answer = answer.strip() or field.initial
             if not answer:
                 if field.required:
