@@ -278,10 +278,15 @@ def _check_config_file(
         config = load_config(settings.config_path, models)
     except ConfigError as exc:
         return load_config(None), [Check(False, f"config: {p}") for p in str(exc).splitlines()]
-    summary = (
-        f"config: {where}: {len(config.severities)} severities, {len(config.roles)} roles, "
-        f"{len(config.people)} people, {len(config.services)} services"
+    from bot.wording import plural
+
+    counts = (
+        plural(len(config.severities), "severity", "severities"),
+        plural(len(config.roles), "role"),
+        plural(len(config.people), "person", "people"),
+        plural(len(config.services), "service"),
     )
+    summary = f"config: {where}: {', '.join(counts)}"
     return config, [Check(True, summary)]
 
 

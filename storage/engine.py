@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -175,5 +176,8 @@ def reason(exc: BaseException) -> str:
         inner = inner.orig
     while inner.__cause__ is not None and not str(inner):
         inner = inner.__cause__
+    if isinstance(inner, OSError) and inner.errno:  # "connection refused", not "[Errno 111] …"
+        said = os.strerror(inner.errno)
+        return said[:1].lower() + said[1:]
     message = str(inner).strip().splitlines()[0] if str(inner).strip() else type(inner).__name__
     return message

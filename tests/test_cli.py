@@ -445,6 +445,25 @@ def journal_mode(path: Path) -> str:
     return {b"\x01\x01": "delete", b"\x02\x02": "wal"}[path.read_bytes()[18:20]]
 
 
+def test_check_config_says_in_words_what_it_counts_and_why_a_database_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    env = tocsin_env(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/x")
+    lines = report(tocsin_inline("check-config", cwd=tmp_path, env=env))
+    assert "✓ config: built-in defaults (no tocsin.toml): 4 severities, 3 roles, 0 people, " in (
+        "\n".join(lines)
+    )
+    assert any(
+        line.startswith("✗ database:") and line.endswith(": connection refused") for line in lines
+    )
+    assert "Errno" not in "\n".join(lines)
+
+
 @pytest.mark.parametrize("mode", ["delete", "wal", "wal, in use"])
 def test_check_config_of_an_existing_sqlite_file_changes_nothing(
     sqlite_url: str, tmp_path: Path, mode: str
