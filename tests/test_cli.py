@@ -400,7 +400,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(
 
 def test_slack_manifest_without_url_says_what_to_do(tmp_path: Path) -> None:
     result = tocsin_inline("slack-manifest", cwd=tmp_path, env=tocsin_env("sqlite+aiosqlite:///x"))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert one_line(result.stderr) == (
         "tocsin: --url must be the public https:// address Slack will call, and none was "
         "given (or use --socket-mode)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -164,7 +165,12 @@ class SlackPlugin:
 async def print_manifest(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.slack.manifest import manifest
     from bot.commands import default_registry
+    from bot.errors import UserError
 
-    app = manifest(args.url, default_registry(), socket_mode=args.socket_mode, name=args.name)
+    try:
+        app = manifest(args.url, default_registry(), socket_mode=args.socket_mode, name=args.name)
+    except UserError as exc:  # a usage mistake (--url), exit 2 as argparse's own
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(app, indent=2, ensure_ascii=False))
     return 0
