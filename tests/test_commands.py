@@ -222,7 +222,8 @@ def test_every_registered_command_parses_from_its_usage(parser: Parser) -> None:
         ("list some", "'open' or 'all'"),
         ("export pdf", "cannot export as 'pdf'"),
         ("ack now", "'ack' takes nothing more"),
-        ("ack INC-x", "'ack' takes nothing more"),
+        ("ack INC-x", "'INC-x' is not an incident reference; use INC-<number>"),
+        ("ack INC-²", "'INC-²' is not an incident reference; use INC-<number>"),
     ],
 )
 def test_bad_input_says_what_is_wrong(parser: Parser, text: str, message: str) -> None:

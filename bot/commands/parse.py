@@ -204,6 +204,9 @@ class Parser:
                 fields[text_arg.name] = " ".join(w for w, _s, _e in spans) if cut else whole
             spans = []
         if spans:
+            for word, _start, _end in spans:
+                if word.upper().startswith("INC-"):
+                    reference(word)  # INC-² or INC-x: say what an incident reference is
             raise UserError(f"'{spec.name}' takes nothing more. Usage: {self.usage(spec)}")
         return fields, incident
 
