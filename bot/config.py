@@ -10,6 +10,7 @@ a new platform needs no change here.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import tomllib
@@ -295,7 +296,12 @@ def load_config(
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such config file (set TOCSIN_CONFIG or create it)") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        at = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}:{at}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc}") from exc
     try:
         data = tomllib.loads(text)
@@ -313,10 +319,19 @@ def load_config(
         tables = {name: data.pop(name) for name in platforms if name in data}
         problems += _people_keys(path, text, data.get("people"), set(platforms))
     config = None
-    try:
-        config = TocsinConfig.model_validate(data)
-    except ValidationError as exc:
-        problems.append(explain(path, text, exc, data=data, model=TocsinConfig))
+    trying = data
+    for _round in range(4):  # a check across keys runs only once every key is valid
+        try:
+            config = TocsinConfig.model_validate(trying)
+            break
+        except ValidationError as exc:
+            problems.append(explain(path, text, exc, data=data, model=TocsinConfig))
+            without = _without(trying, [error["loc"] for error in exc.errors()])
+            if without == trying:
+                break
+            trying = without
+    if problems:
+        config = None
     sections: dict[str, Any] = {}
     for name, table in tables.items():
         model = (platforms or {}).get(name)
@@ -328,9 +343,23 @@ def load_config(
         except ValidationError as exc:
             problems.append(explain(path, text, exc, prefix=[name], model=model))
     if problems or config is None:
-        lines = [line for problem in problems for line in problem.splitlines()]
+        lines = list(dict.fromkeys(line for problem in problems for line in problem.splitlines()))
         raise ConfigError("\n".join(sorted(lines, key=lambda line: _line_of(path, line))))
     return config.model_copy(update={"sections": sections})
+
+
+def _without(data: Any, places: list[tuple[int | str, ...]]) -> Any:
+    """``data`` without the keys at ``places`` (pydantic's error locations): what is left
+    is validated again, so that the checks across keys, which run only once every key is
+    valid, are reported in the same run as the keys that are not."""
+    data = copy.deepcopy(data)
+    for place in places:
+        where = data
+        for step in place[:-1]:
+            where = where.get(step) if isinstance(where, dict) else None
+        if isinstance(where, dict) and place and place[-1] in where:
+            del where[place[-1]]
+    return data
 
 
 def _line_of(path: Path, problem: str) -> int:

@@ -65,6 +65,28 @@ def test_check_config_explains_a_bad_file(database_url: str, tmp_path: Path) -> 
     assert lines[3].startswith("✓ database:"), "the rest of the report follows"
 
 
+def test_check_config_reports_checks_across_keys_with_the_keys_that_are_wrong(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """pydantic checks across keys only once every key is valid: the keys that are not are
+    left out and the rest validated again, so one run reports everything."""
+    (tmp_path / "tocsin.toml").write_text(
+        "[incident]\ndefault_severity = 7\n"
+        "[severities.SEV1]\nlabel = 'critical'\ncolour = 'red'\n"
+        "[severities.SEV2]\nlabel = 'sev1'\n"
+    )
+    result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(sqlite_url))
+    assert result.returncode == 1
+    config = [line for line in report(result) if line.startswith("✗ config:")]
+    assert [line.split(": ")[1] for line in config] == [
+        "tocsin.toml:2",
+        "tocsin.toml:5",
+        "tocsin.toml:7",
+    ], config
+    assert "default_severity: 7 is not a severity here" in config[0]
+    assert "colour" in config[1] and "would mean SEV1" in config[2]
+
+
 def test_a_bad_config_stops_the_shell_with_the_reason(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "tocsin.toml").write_text("[severities.SEV1]\nlabel = 'x'\ncolour = 'red'\n")
     result = tocsin_inline("shell", cwd=tmp_path, env=tocsin_env(database_url), stdin="")

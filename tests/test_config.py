@@ -506,3 +506,11 @@ def test_storage_never_echoes_a_database_url_either() -> None:
         with pytest.raises(UnsupportedDatabase) as caught:
             create_engine(url)
         assert "hunter2" not in str(caught.value)
+
+
+def test_a_file_that_is_not_utf8_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "tocsin.toml"
+    path.write_bytes(b'[incident]\nannounce_channel = "a\xffb"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(path)
+    assert str(refused.value) == f"{path}:2: not UTF-8 (byte 0xff); save the file as UTF-8"
