@@ -16,10 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from bot import names
+from bot import names, reminders
 from bot.errors import UserError
 from bot.identity import Actor, Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC, subject
@@ -29,7 +29,7 @@ from bot.platform import ChannelRef
 from bot.timeline import record
 from bot.views import IncidentView
 from bot.wiring import Wiring
-from bot.wording import plural, role_title
+from bot.wording import open_tasks, role_title
 from storage import jobs
 from storage.models import Incident, Job, RoleAssignment, Task
 from storage.repo import Store
@@ -147,26 +147,12 @@ class IncidentService:
                     },
                 )
             ]
-            rows += self._reminder(incident, now)
+            rows += reminders.first(self._w, incident, now)
             store.save(*rows)
         saved.set(True)
         view = self._w.views.of(incident)
         self._w.jobs.submit(rows, view)
         return view
-
-    def _reminder(self, incident: Incident, now: datetime) -> list[Job]:
-        every = self._w.config.severity(incident.severity).update_every
-        if every is None or incident.id is None:
-            return []
-        return [
-            self._w.jobs.row(
-                REMIND,
-                subject(incident.id),
-                platform=incident.platform,
-                step=incident.version,
-                due_at=_next_reminder(incident, every, now),
-            )
-        ]
 
     def _check_service(self, service: str | None) -> str | None:
         if service is None or not self._w.config.services:
@@ -319,26 +305,9 @@ class IncidentService:
             record(store, incident, actor.person, "severity", incident.updated_at, detail, reason)
             if level < was:
                 e.raised = (was, reason)
-            e.rows += await self._reminder_follows(store, incident, now)
+            e.rows += await reminders.follow(self._w, store, incident, now)
 
         return await self.change(number, actor, sev)
-
-    async def _reminder_follows(self, store: Store, incident: Incident, now: datetime) -> list[Job]:
-        """A new severity may expect updates at another pace, or none: the reminder moves."""
-        assert incident.id is not None
-        every = self._w.config.severity(incident.severity).update_every
-        about = subject(incident.id)
-        if every is None:
-            await jobs.cancel(store.session, subject=about, kinds=[REMIND])
-            return []
-        due = _next_reminder(incident, every, now)
-        if await jobs.move(store.session, subject=about, kind=REMIND, due_at=due):
-            return []
-        return [
-            self._w.jobs.row(
-                REMIND, about, platform=incident.platform, step=incident.version + 1, due_at=due
-            )
-        ]
 
     async def assign(self, number: int, actor: Actor, role: str, person: Person) -> IncidentView:
         """Give ``person`` the role, and invite them to the incident's channel."""
@@ -424,7 +393,7 @@ class IncidentService:
                 check_move(incident, status)  # "resolve it first" comes before the tasks
                 left = [t for t in await store.tasks(incident.id) if t.done_at is None]
                 if left and not force:
-                    raise UserError(_open_tasks(incident.id, left))
+                    raise UserError(open_tasks(incident.id, left))
                 detail = ", ".join(str(t.number) for t in left)
             when = move(incident, status, now)
             if status == Status.RESOLVED:
@@ -452,7 +421,7 @@ class IncidentService:
             record(store, incident, actor.person, "reopened", when, status, reason)
             _updated(incident, actor.person, when, reason or "reopened")
             e.post = ("reopened", reason)
-            e.rows += await self._reminder_follows(store, incident, when)
+            e.rows += await reminders.follow(self._w, store, incident, when)
 
         return await self.change(number, actor, back)
 
@@ -479,30 +448,6 @@ class IncidentService:
         saved.set(True)
         self._w.jobs.submit([row], view)
         return view, filename
-
-
-def _next_reminder(incident: Incident, every: timedelta, now: datetime) -> datetime:
-    """When a reminder falls due: ``every`` after the last status update (or the declare),
-    and not before now (a severity that starts expecting updates reminds at once, not late)."""
-    return max(now, (incident.last_update_at or incident.declared_at) + every)
-
-
-def _open_tasks(number: int, left: list[Task], most: int = 10) -> str:
-    """Why a close waits: the open tasks (the first ``most``), and the two ways on."""
-    ref = f"INC-{number}"
-    lines = [f"{ref} still has {plural(len(left), 'open task')}:"]
-    for task in left[:most]:
-        text = task.text if len(task.text) <= 80 else task.text[:79] + "…"
-        owner = f" ({task.owner_name})" if task.owner_name else ""
-        lines.append(f"☐ {task.number}. {text}{owner}")
-    if len(left) > most:
-        lines.append(f"… and {len(left) - most} more (/incident tasks).")
-    lines.append(
-        f"Mark {'it' if len(left) == 1 else 'them'} done (/incident task done <n>), or close "
-        f"it anyway: /incident close {ref} --force "
-        f"({'it stays' if len(left) == 1 else 'they stay'} on the record as left open)."
-    )
-    return "\n".join(lines)
 
 
 def _at(incident: Incident, now: datetime) -> datetime:
