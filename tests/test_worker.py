@@ -46,6 +46,13 @@ def qchat(quick: Core, platform: RecordingPlatform, clock: ManualClock) -> Chat:
     return Chat(quick, platform, clock)
 
 
+def unhurried(chat: Chat) -> None:
+    """For a test about order, not stalls: a step slowed by a busy machine is not timed out
+    (0.2 s) and retried after the backoff, which ``settle`` does not wait for."""
+    assert chat.core.worker is not None
+    chat.core.worker.timeout = timedelta(seconds=30)
+
+
 async def retry_after_backoff(chat: Chat, seconds: int = 10) -> None:
     """Let the backoff pass on the injected clock, and the retries run."""
     chat.clock.advance(timedelta(seconds=seconds))
@@ -242,6 +249,7 @@ async def test_the_card_shows_the_latest_change_when_changes_race(
 ) -> None:
     """A card drawn from an older state is drawn again: the job checks the incident's
     version before it calls the card current."""
+    unhurried(qchat)
     await qchat.run("declare Disk full")
     room = qchat.channel(1)
     gate, held, second = asyncio.Event(), asyncio.Event(), asyncio.Event()
@@ -575,6 +583,7 @@ async def test_a_severity_raised_while_a_reminder_posts_sets_the_next_by_the_new
 async def test_a_card_drawn_while_the_incident_changed_is_redrawn_though_announcing_failed(
     qchat: Chat, platform: RecordingPlatform
 ) -> None:
+    unhurried(qchat)
     platform.fail_on.add("find_channel")  # the announce channel: refused for good
     gate, reached = asyncio.Event(), asyncio.Event()
     post_card = platform.post_card
