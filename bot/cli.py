@@ -286,8 +286,18 @@ def _check_config_file(
         plural(len(config.people), "person", "people"),
         plural(len(config.services), "service"),
     )
+    if config.schedules or config.policies:
+        counts += (
+            plural(len(config.schedules), "schedule"),
+            plural(len(config.policies), "escalation policy", "escalation policies"),
+        )
     summary = f"config: {where}: {', '.join(counts)}"
-    return config, [Check(True, summary)]
+    checks = [Check(True, summary)]
+    if not config.policies:
+        checks.append(
+            Check(None, "config: no [policies]: no severity pages anyone (see tocsin.example.toml)")
+        )
+    return config, checks
 
 
 async def _check_database(url: str) -> Check:

@@ -15,9 +15,10 @@ import difflib
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     BaseModel,
@@ -86,6 +87,16 @@ class Severity(_Strict):
     update_every: Duration | None = Field(
         default=None, description="how long an incident may go without a status update"
     )
+    page: bool | None = Field(
+        default=None, description="whether it pages: by default SEV1 and SEV2 do, the rest not"
+    )
+    policy: str | None = Field(
+        default=None, description='the escalation policy that pages for it (default: "default")'
+    )
+    ack_timeout: Duration | None = Field(
+        default=None,
+        description="acknowledged but unresolved this long: paged again from level 1",
+    )
 
     @property
     def colour_int(self) -> int:
@@ -112,6 +123,88 @@ class Person(_Strict):
         return {k: v for k, v in data.items() if k in ("name", "ids")} | {
             "ids": {**data.get("ids", {}), **ids}
         }
+
+
+def _zone(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # pydantic says what it should be
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        raise ValueError(
+            f'{toml(value)} is not a time zone: write an IANA name like "Europe/Berlin"'
+            + (f" (did you mean {toml(hint[0])}?)" if hint else "")
+        ) from None
+    return value
+
+
+def _local_time(value: Any) -> Any:
+    """A handoff time on the schedule's own clock: ``"2026-01-05T09:00"`` (or TOML's
+    local date-time), without an offset."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f'{toml(value)} is not a date and time: write it like "2026-01-05T09:00"'
+            ) from None
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        raise ValueError("write the time without an offset: it is read in the schedule's time zone")
+    return value
+
+
+class Schedule(_Strict):
+    """Who is on call when: one rotation of members, each on call for ``shift`` in turn,
+    handing over at ``start``'s time of day in ``timezone`` (across DST changes)."""
+
+    timezone: Annotated[str, BeforeValidator(_zone)] = Field(
+        description='an IANA time zone, like "Europe/Berlin"'
+    )
+    members: list[str] = Field(min_length=1, description="keys of [people], in turn")
+    shift: Duration = Field(description='how long each is on call, like "1w" or "12h"')
+    start: Annotated[datetime, BeforeValidator(_local_time)] = Field(
+        description='a handoff time on the schedule\'s clock, like "2026-01-05T09:00"'
+    )
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_TARGET = re.compile(r"^(person|schedule):(.+)$")
+
+
+class Level(_Strict):
+    """One level of an escalation policy: who is paged, and how long they have to
+    acknowledge before the next level is."""
+
+    targets: list[str] = Field(
+        min_length=1, description='who is paged: "person:<key>" or "schedule:<name>"'
+    )
+    escalate_after: Duration = Field(description="unacknowledged this long: the next level")
+
+    @field_validator("targets")
+    @classmethod
+    def _target_form(cls, value: list[str]) -> list[str]:
+        for target in value:
+            if not _TARGET.match(target):
+                raise ValueError(
+                    f'{toml(target)} is not a target: write "person:<key>" or "schedule:<name>"'
+                )
+        return value
+
+
+MAX_LEVELS = 20
+MAX_REPEAT = 9
+
+
+class Policy(_Strict):
+    """An escalation policy: its levels in order, and how many times to start again from
+    level 1 after the last before saying that nobody acknowledged."""
+
+    repeat: int = Field(default=0, ge=0, le=MAX_REPEAT, description="rounds after the first")
+    levels: list[Level] = Field(min_length=1, max_length=MAX_LEVELS)
 
 
 class Service(_Strict):
@@ -157,6 +250,8 @@ class TocsinConfig(_Strict):
     roles: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROLES))
     people: dict[str, Person] = Field(default_factory=dict)
     services: dict[str, Service] = Field(default_factory=dict)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    policies: dict[str, Policy] = Field(default_factory=dict)
     sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
     """The platform plugins' own tables, validated by their models (see load_config)."""
 
@@ -225,7 +320,7 @@ class TocsinConfig(_Strict):
                 )
         return value
 
-    @field_validator("roles", "services")
+    @field_validator("roles", "services", "schedules", "policies")
     @classmethod
     def _names(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         for key in value:
@@ -261,7 +356,65 @@ class TocsinConfig(_Strict):
                 "incident",
                 "commander",
             )
+        self._paging_references()
         return self
+
+    def _paging_references(self) -> None:
+        """Schedules name people; levels name people and schedules; severities name policies."""
+        for name, schedule in self.schedules.items():
+            for member in schedule.members:
+                if member not in self.people:
+                    raise _refuse(
+                        f"{toml(member)} is not under [people]{_suggest(member, self.people)}",
+                        "schedules",
+                        name,
+                        "members",
+                    )
+        for name, policy in self.policies.items():
+            for index, level in enumerate(policy.levels):
+                for target in level.targets:
+                    kind, _, key = target.partition(":")
+                    known = self.people if kind == "person" else self.schedules
+                    if key not in known:
+                        table = "[people]" if kind == "person" else "[schedules]"
+                        raise _refuse(
+                            f"{toml(target)}: {toml(key)} is not under {table}"
+                            + _suggest(key, known),
+                            "policies",
+                            name,
+                            "levels",
+                            str(index),
+                            "targets",
+                        )
+        for key, severity in self.severities.items():
+            if severity.policy is not None and severity.policy not in self.policies:
+                raise _refuse(
+                    f"{toml(severity.policy)} is not under [policies]"
+                    + _suggest(severity.policy, self.policies),
+                    "severities",
+                    key,
+                    "policy",
+                )
+            number = int(key[3:])
+            if self.policies and self.pages(number) and self.policy_name(number) is None:
+                raise _refuse(
+                    f"{key} pages but names no policy and there is no [policies.default]: "
+                    f'write policy = "{next(iter(self.policies))}", add [policies.default], '
+                    "or page = false",
+                    "severities",
+                    key,
+                )
+
+    def pages(self, level: int) -> bool:
+        """Whether an incident of this severity pages when declared."""
+        page = self.severity(level).page
+        return page if page is not None else level <= 2
+
+    def policy_name(self, level: int) -> str | None:
+        """The policy that pages for this severity (whether or not it pages by itself:
+        ``/incident escalate`` uses it too), if there is one."""
+        name = self.severity(level).policy or "default"
+        return name if name in self.policies else None
 
     @property
     def default_level(self) -> int:
@@ -279,6 +432,11 @@ class TocsinConfig(_Strict):
         """A platform plugin's table (``[discord]``), or its defaults when the file has none."""
         value = self.sections.get(name)
         return value if isinstance(value, model) else model()
+
+
+def _suggest(word: str, among: Mapping[str, Any]) -> str:
+    hint = difflib.get_close_matches(word, list(among), n=1, cutoff=0.6)
+    return f" (did you mean {toml(hint[0])}?)" if hint else ""
 
 
 def load_config(
@@ -320,12 +478,15 @@ def load_config(
         problems += _people_keys(path, text, data.get("people"), set(platforms))
     config = None
     trying = data
+    removed: set[tuple[int | str, ...]] = set()
     for _round in range(4):  # a check across keys runs only once every key is valid
         try:
             config = TocsinConfig.model_validate(trying)
             break
         except ValidationError as exc:
-            problems.append(explain(path, text, exc, data=data, model=TocsinConfig))
+            said = explain(path, text, exc, data=data, model=TocsinConfig, removed=removed)
+            problems.append(said)
+            removed |= {tuple(error["loc"]) for error in exc.errors()}
             without = _without(trying, [error["loc"] for error in exc.errors()])
             if without == trying:
                 break

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from types import UnionType
@@ -38,12 +39,15 @@ def explain(
     data: Any = None,
     prefix: list[str] | None = None,
     model: type[BaseModel],
+    removed: Collection[tuple[int | str, ...]] = (),
 ) -> str:
     """One line per error: the file and line, the key, and what is wrong in words, with
     the allowed values (from the field's bounds and :class:`Form`), never pydantic's own
     wording."""
     lines = []
     for err in exc.errors(include_url=False):
+        if err["type"] == "missing" and tuple(err["loc"]) in removed:
+            continue  # left out to check the rest: its own error is said already
         ctx = err.get("ctx") or {}
         inner = [str(p) for p in (ctx["at"] if err["type"] == "tocsin" else err["loc"])]
         if inner[:1] == ["people"] and inner[2:3] == ["ids"] and "ids" not in _at(data, inner):
@@ -91,6 +95,15 @@ def _words(err: ErrorDetails, loc: list[str], inner: list[str], model: type[Base
             return f"{key} must not be empty"
         size = len(err["input"]) if isinstance(err.get("input"), str) else "?"
         return f"{key} is {size} characters long; write {_range(least, most, 'characters')}"
+    if kind == "too_short":
+        least = ctx.get("min_length", 1)
+        return (
+            f"{key} is empty; give at least {least}"
+            if not err.get("input")
+            else (f"{key}: give at least {least}")
+        )
+    if kind == "too_long":
+        return f"{key}: give at most {ctx.get('max_length', '…')}"
     if kind in _NUMBER_ERRORS:
         least, most = _bounds(field, "ge", "le")
         wanted = f"write {_range(least, most, 'whole number')}"
@@ -218,6 +231,7 @@ def locate(text: str, loc: list[str]) -> int | None:
     ancestor: tuple[int, int] | None = None  # (depth, line)
     descendant: int | None = None
     table: list[str] = []
+    arrays: dict[tuple[str, ...], int] = {}  # [[x]] tables seen: x's next index
     in_string: str | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         if in_string:  # inside a multi-line string: no keys here
@@ -227,6 +241,9 @@ def locate(text: str, loc: list[str]) -> int | None:
         header = _HEADER.match(raw)
         if header:
             path = [_unquote(p) for p in header.group(1).split(".")]
+            if raw.lstrip().startswith("[["):  # an array of tables: its entries are 0, 1, …
+                index = arrays[tuple(path)] = arrays.get(tuple(path), -1) + 1
+                path = [*path, str(index)]
             table = path
         else:
             key = _KEY.match(raw)

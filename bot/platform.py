@@ -143,6 +143,13 @@ class ChatPlatform(Protocol):
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef: ...
 
+    async def open_dm(self, user_id: str) -> ChannelRef:
+        """The direct-message channel with this person (opened if need be; opening it
+        again is no error): pages are cards posted there (:meth:`post_card`), updated
+        (:meth:`update_card`) and looked for by a retry (:meth:`recent_posts`) like any
+        channel's. Their buttons must work after a restart, as a card's do."""
+        ...
+
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
         """Answer whoever asked, through the address their request came with
         (:attr:`bot.inbound.Command.reply_to`); where the platform can, this replaces the

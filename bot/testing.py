@@ -167,6 +167,14 @@ class RecordingPlatform:
         self.dms.append((user_id, text))
         return MessageRef(f"D{user_id}", str(next(self._ids)))
 
+    async def open_dm(self, user_id: str) -> ChannelRef:
+        await self._check("open_dm")
+        return self.channels.setdefault(f"D{user_id}", ChannelRef(f"D{user_id}", f"@{user_id}"))
+
+    def pages(self, user_id: str) -> list[Posted]:
+        """The cards posted in the direct messages with ``user_id``: their pages."""
+        return self.cards(f"D{user_id}")
+
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
         await self._check("answer")
         self.answers.append((reply_to, text, public))

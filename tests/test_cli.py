@@ -442,6 +442,11 @@ def test_the_shell_names_an_exported_file_once(sqlite_url: str, tmp_path: Path) 
 # --- check-config: the whole report, whatever is wrong; it creates nothing -------------
 
 
+def line_of(result: subprocess.CompletedProcess[str], part: str) -> str:
+    """The report's line about ``part`` (``database``, ``config``…)."""
+    return next(line for line in report(result) if line[2:].startswith(f"{part}: "))
+
+
 def report(result: subprocess.CompletedProcess[str]) -> list[str]:
     """The report's lines: each starts with its mark (✓, ✗ or ·)."""
     lines = result.stdout.splitlines()
@@ -511,7 +516,7 @@ def test_check_config_of_an_existing_sqlite_file_changes_nothing(
         env = tocsin_env(f"sqlite+aiosqlite:///{path}")
         result = tocsin_inline("check-config", cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stdout
-        assert f"answers, schema at {head_revision()}" in report(result)[2], result.stdout
+        assert f"answers, schema at {head_revision()}" in line_of(result, "database"), result.stdout
         assert sorted(p.name for p in folder.iterdir()) == before
         assert folder.stat().st_mtime_ns == path.stat().st_mtime_ns == 10**18
         assert journal_mode(path) == mode.split(",")[0]
@@ -531,7 +536,9 @@ def test_check_config_reads_a_sqlite_uri_filename_as_sqlite_does(
     url = f"sqlite+aiosqlite:///file://localhost{quote(quote(str(path)))}?uri=true"
     result = tocsin_inline("check-config", cwd=tmp_path, env=tocsin_env(url))
     assert result.returncode == 0, result.stdout
-    assert report(result)[2].endswith(f"answers, schema at {head_revision()}"), result.stdout
+    assert line_of(result, "database").endswith(f"answers, schema at {head_revision()}"), (
+        result.stdout
+    )
 
 
 def test_check_config_of_a_database_that_does_not_answer_says_so_within_seconds(

@@ -124,7 +124,9 @@ class ConsolePlatform:
 
     def show_card(self, channel_id: str, card: Card, what: str) -> None:
         self.buttons = {n: b for n, b in enumerate(card.buttons, start=1)}
-        lines = [f"[#{channel_id}] {what}", f"┌ {strip_control(card.title)}"]
+        # A direct message's channel is "@name": its card is a page, shown [DM @name].
+        where = f"[DM {channel_id}]" if channel_id.startswith("@") else f"[#{channel_id}]"
+        lines = [f"{where} {what}", f"┌ {strip_control(card.title)}"]
         lines.append("│ " + " · ".join(f"{f.name}: {f.value}" for f in card.fields))
         lines += [f"│ {line}" for line in card.body.splitlines() if line.strip()]
         footer = strip_control(card.footer)
@@ -146,6 +148,9 @@ class ConsolePlatform:
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
         self.say(f"[DM @{user_id}] {text}")
         return MessageRef(f"@{user_id}", str(next(self._ids)))
+
+    async def open_dm(self, user_id: str) -> ChannelRef:
+        return ChannelRef(f"@{user_id}", f"@{user_id}")
 
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
         self.say(f"→ {'' if public else '(only you) '}{text}")

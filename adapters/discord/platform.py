@@ -281,6 +281,12 @@ class DiscordPlatform:
             channel = await user.create_dm()
         return await self._send(channel, text, "a DM")
 
+    async def open_dm(self, user_id: str) -> ChannelRef:
+        user = await self._user(user_id)
+        with refused(f"opening a DM with {user_id}"):
+            channel = await user.create_dm()
+        return ChannelRef(str(channel.id), f"@{user.name}")
+
     async def upload_file(
         self, channel: ChannelRef, filename: str, content: bytes, comment: str
     ) -> None:

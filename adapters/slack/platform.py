@@ -305,8 +305,11 @@ class SlackPlatform:
         ]
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
+        return await self.post_message(await self.open_dm(user_id), text)
+
+    async def open_dm(self, user_id: str) -> ChannelRef:
         opened = await self._call("conversations.open", users=user_id)
-        return await self.post_message(ChannelRef(opened["channel"]["id"], user_id), text)
+        return ChannelRef(opened["channel"]["id"], f"@{user_id}")
 
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
         """Through a request's ``response_url``, or as an ephemeral message in the channel
