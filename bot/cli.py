@@ -280,7 +280,7 @@ def _check_config_file(
         return load_config(None), [Check(False, f"config: {p}") for p in str(exc).splitlines()]
     from bot.wording import plural
 
-    counts = (
+    counts: tuple[str, ...] = (
         plural(len(config.severities), "severity", "severities"),
         plural(len(config.roles), "role"),
         plural(len(config.people), "person", "people"),
