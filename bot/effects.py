@@ -355,5 +355,16 @@ class Remind:
 
 def registry() -> dict[str, Effect]:
     """Every effect, by the kind of job row it runs."""
-    effects: Iterable[Effect] = (OpenChannel(), Sync(), Export(), Remind())
+    from bot.pager import AckTimeout, Escalate, RedrawPages, SendPages  # they build on these
+
+    effects: Iterable[Effect] = (
+        OpenChannel(),
+        Sync(),
+        Export(),
+        Remind(),
+        Escalate(),
+        SendPages(),
+        RedrawPages(),
+        AckTimeout(),
+    )
     return {effect.kind: effect for effect in effects}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot import names, reminders
+from bot import names, paging, reminders
 from bot.errors import UserError
 from bot.identity import Actor, Person
 from bot.jobs import EXPORT, OPEN, REMIND, SYNC, subject
@@ -148,7 +148,8 @@ class IncidentService:
                 )
             ]
             rows += reminders.first(self._w, incident, now)
-            store.save(*rows)
+            rows += paging.on_declare(self._w, incident, now)
+            store.save(incident, *rows)
         saved.set(True)
         view = self._w.views.of(incident)
         self._w.jobs.submit(rows, view)
@@ -233,10 +234,16 @@ class IncidentService:
     # the changes themselves: each checks, moves, and writes its timeline event
 
     async def acknowledge(self, number: int, actor: Actor) -> IncidentView:
-        async def ack(store: Store, incident: Incident, now: datetime, _e: Effects) -> None:
-            when = move(incident, Status.ACKNOWLEDGED, now)
+        async def ack(store: Store, incident: Incident, now: datetime, e: Effects) -> None:
+            if incident.paging == paging.ACTIVE and incident.status != Status.TRIGGERED.value:
+                check_open(incident, "acknowledge")  # paged again while being worked on
+                when = _at(incident, now)
+                incident.updated_at = when
+            else:
+                when = move(incident, Status.ACKNOWLEDGED, now)
             incident.owner_key, incident.owner_name = actor.person.key, actor.person.name
             record(store, incident, actor.person, "acknowledged", when)
+            e.rows += await paging.acknowledged(self._w, store, incident, actor.person, when)
 
         return await self.change(number, actor, ack)
 
@@ -264,11 +271,12 @@ class IncidentService:
                 e.post = ("update", text)
                 as_update.append(True)
                 return
-            was_unowned = incident.acknowledged_at is None
+            was_unowned = incident.acknowledged_at is None or incident.paging == paging.ACTIVE
             when = move(incident, status, now)
-            if was_unowned:
+            if was_unowned:  # moving it on acknowledges it: escalation stops
                 incident.owner_key, incident.owner_name = actor.person.key, actor.person.name
                 record(store, incident, actor.person, "acknowledged", when)
+                e.rows += await paging.acknowledged(self._w, store, incident, actor.person, when)
             record(store, incident, actor.person, "status", when, status.value, text)
             _updated(incident, actor.person, when, text or status.value)
             e.post = ("status", text)
@@ -306,6 +314,7 @@ class IncidentService:
             if level < was:
                 e.raised = (was, reason)
             e.rows += await reminders.follow(self._w, store, incident, now)
+            e.rows += paging.on_severity(self._w, incident, now)
 
         return await self.change(number, actor, sev)
 
@@ -402,6 +411,7 @@ class IncidentService:
                 incident.cancel_reason = text
             record(store, incident, actor.person, status.value, when, detail, text)
             await jobs.cancel(store.session, subject=subject(number), kinds=[REMIND])
+            e.rows += await paging.ended(self._w, store, incident)
             if status != Status.CLOSED:
                 e.post = (status.value, text)
 

@@ -21,6 +21,14 @@ OPEN = "incident.open"
 SYNC = "incident.sync"
 EXPORT = "incident.export"
 REMIND = "incident.remind"
+PAGE = "incident.page"
+"""One step of an escalation: page a level (or say that nobody acknowledged)."""
+PAGE_SEND = "page.send"
+"""Send the pages a step made, on one platform."""
+PAGE_UPDATE = "page.update"
+"""Redraw the pages already sent (acknowledged by…, resolved), on one platform."""
+ACK_TIMEOUT = "incident.ack_timeout"
+"""Acknowledged but unresolved too long: page again from level 1."""
 
 
 def subject(number: int) -> str:

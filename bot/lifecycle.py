@@ -124,6 +124,17 @@ def reopen(incident: Incident, now: datetime) -> datetime:
     return when
 
 
+def retrigger(incident: Incident, now: datetime) -> datetime:
+    """An acknowledged incident left unresolved past its severity's ack timeout goes back to
+    triggered, to be acknowledged again (the first acknowledgement's time is kept). The
+    working statuses keep theirs: someone is on it, and is paged again all the same."""
+    when = max(now, latest_stamp(incident), incident.updated_at)
+    if incident.status == Status.ACKNOWLEDGED.value:
+        incident.status = Status.TRIGGERED.value
+    incident.updated_at = when
+    return when
+
+
 def latest_stamp(incident: Incident) -> datetime:
     stamps = [
         incident.declared_at,

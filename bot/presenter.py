@@ -15,7 +15,7 @@ from bot.platform import ChatPlatform, Dialect
 from bot.render import MarkdownDialect, Renderer, Rich
 from bot.ui import Button, Card, CardField
 from bot.views import IncidentView
-from storage.models import Incident
+from storage.models import Incident, Page
 
 STATUS_ICONS = {
     Status.TRIGGERED: "🔴",
@@ -79,6 +79,36 @@ class Presenter:
             Button(spec.button.label, spec.key, view.number, spec.button.style)
             for spec in self._registry.commands("incident")
             if spec.button is not None and status in spec.button.when
+        )
+
+    def page_card(self, view: IncidentView, page: Page, platform: ChatPlatform) -> Card:
+        """A page, in someone's direct messages: what the incident is, where its channel
+        is, and an Acknowledge button while paging is under way; once acknowledged (or
+        ended), who acknowledged and no button."""
+        incident = view.incident
+        status = Status(incident.status)
+        renderer = self.renderer(platform.name, platform.dialect)
+        answered = (
+            page.acknowledged_at is not None
+            or incident.paging != "active"
+            or incident.page_cycle != page.cycle
+        )
+        where = f"level {page.level}" + (f", round {page.round}" if page.round > 1 else "")
+        fields = (
+            CardField(
+                "Severity", renderer.escape(f"SEV{incident.severity} · {view.severity.label}")
+            ),
+            CardField("Status", renderer.escape(f"{STATUS_ICONS[status]} {status.value}")),
+            CardField("Paged", renderer.escape(f"{where} · {page.via}")),
+        )
+        buttons = () if answered else (Button("Acknowledge", "ack", view.number, "primary"),)
+        return Card(
+            title=f"📟 {view.ref} · {incident.title}",
+            colour=view.severity.colour_int,
+            fields=fields,
+            body=self.render(platform, "page", view=view, page=page, answered=answered),
+            buttons=buttons,
+            footer=f"Paged by Tocsin for {incident.declared_by_name}'s incident",
         )
 
     def export_markdown(self, view: IncidentView, now: datetime) -> str:

@@ -275,6 +275,18 @@ async def move(session: AsyncSession, *, subject: str, kind: str, due_at: dateti
     return int(result.rowcount)
 
 
+async def pending(session: AsyncSession, *, subject: str, kind: str) -> Job | None:
+    """In the caller's transaction: the waiting ``kind`` row of ``subject``, if there is one
+    (the soonest)."""
+    query = (
+        select(Job)
+        .where(col(Job.subject) == subject, col(Job.kind) == kind, col(Job.status) == PENDING)
+        .order_by(col(Job.due_at))
+        .limit(1)
+    )
+    return (await session.exec(query)).first()
+
+
 async def next_due(
     sessions: SessionFactory, *, platforms: Collection[str] | None = None
 ) -> datetime | None:

@@ -56,6 +56,16 @@ class Incident(SQLModel, table=True):
     last_update_by: str | None = Field(default=None, max_length=200)
     last_update_text: str = Field(default="", sa_type=Text)
     open_tasks: int = 0
+    paging: str | None = Field(
+        default=None,
+        max_length=20,
+        description="escalation: None (never paged), active, acknowledged, exhausted, stopped",
+    )
+    page_policy: str | None = Field(default=None, max_length=100)
+    page_cycle: int = Field(default=0, description="bumped when paging starts again")
+    page_round: int = Field(default=0, description="of the latest level paged, from 1")
+    page_level: int = Field(default=0, description="the latest level paged, from 1")
+    snoozed_until: datetime | None = _when(nullable=True)
 
 
 class ChannelBinding(SQLModel, table=True):
@@ -165,6 +175,38 @@ class Job(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class Page(SQLModel, table=True):
+    """One page: a person paged on one platform at one level of one round, and what came
+    of it (a delivery record). ``platform`` is None for someone Tocsin could not reach on
+    any platform (``status`` says so)."""
+
+    __tablename__ = "pages"
+    __table_args__ = (
+        UniqueConstraint(
+            "incident_id", "cycle", "round", "level", "person_key", "platform", name="uq_page"
+        ),
+        Index("ix_pages_incident", "incident_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id")
+    cycle: int
+    round: int
+    level: int
+    person_key: str = Field(max_length=100)
+    person_name: str = Field(max_length=200)
+    via: str = Field(default="", max_length=120, description="the target: schedule:x, person:y")
+    platform: str | None = Field(default=None, max_length=20)
+    status: str = Field(default="pending", max_length=20)
+    error: str = Field(default="", sa_type=Text)
+    channel_id: str | None = Field(default=None, max_length=100)
+    message_id: str | None = Field(default=None, max_length=100)
+    created_at: datetime = _when()
+    sent_at: datetime | None = _when(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    acknowledged_at: datetime | None = _when(nullable=True)
+
+
 class SeenRequest(SQLModel, table=True):
     """A platform request already taken (a Slack ``trigger_id``), kept a few minutes: the
     same request sent again (replayed, or retried by a proxy to another replica) finds its
@@ -176,4 +218,13 @@ class SeenRequest(SQLModel, table=True):
     seen_at: datetime = _when(index=True)
 
 
-ALL_TABLES = (Incident, ChannelBinding, TimelineEvent, RoleAssignment, Task, Job, SeenRequest)
+ALL_TABLES = (
+    Incident,
+    ChannelBinding,
+    TimelineEvent,
+    RoleAssignment,
+    Task,
+    Job,
+    SeenRequest,
+    Page,
+)

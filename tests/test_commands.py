@@ -177,6 +177,7 @@ def test_every_registered_command_parses_from_its_usage(parser: Parser) -> None:
                         "role": "operations",
                         "person": "@a",
                         "integer": "1",
+                        "duration": "30m",
                     }.get(arg.kind, samples.get(arg.name, "x"))
                 )
         assert parser.parse(spec.root, " ".join(words), is_mention).spec is spec, spec.name

@@ -13,11 +13,12 @@ from bot.config import TocsinConfig
 from bot.durations import clock_duration, parse_duration, spoken_duration, spoken_every
 from bot.identity import Directory, Person
 from bot.lifecycle import Status
+from bot.pager import Paged
 from bot.presenter import STATUS_ICONS, Presenter
 from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich
 from bot.views import IncidentView
 from bot.wording import role_title
-from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
+from storage.models import ChannelBinding, Incident, Page, RoleAssignment, Task, TimelineEvent
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "*DB* _down_ @everyone <!channel> @here `x` [a](b)\x1b[2J \x9b2J"  # 7- and 8-bit CSI
@@ -83,6 +84,16 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
                 ("joined", ""),
                 ("reminder", "late by 4m"),
                 ("failed", "setting up the channel"),
+                ("paged", "level 2, round 2"),
+                ("page", "sent"),
+                ("page", "failed"),
+                ("page", "unreachable"),
+                ("page", "nobody"),
+                ("late", "late by 4 minutes"),
+                ("exhausted", ""),
+                ("escalated", "level 2"),
+                ("snoozed", ""),
+                ("ack_timeout", "acknowledged"),
                 ("something_new", ""),
             ]
         )
@@ -129,6 +140,42 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
         events=events,
         severity=config.severity(2),
     )
+
+
+def make_page(*, acknowledged: bool = False) -> Page:
+    return Page(
+        incident_id=7,
+        cycle=1,
+        round=2,
+        level=1,
+        person_key="alice",
+        person_name=HOSTILE,
+        via="schedule:primary",
+        platform="fake",
+        status="failed",
+        error=HOSTILE,
+        created_at=T0,
+        sent_at=T0,
+        acknowledged_by=HOSTILE if acknowledged else None,
+        acknowledged_at=T0 if acknowledged else None,
+    )
+
+
+PAGED = Paged("alice", HOSTILE, "schedule:primary")
+
+
+def report(**more: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "round": 2,
+        "level": 1,
+        "late": "",
+        "exhausted": 0,
+        "policy": "",
+        "people": [],
+        "unreachable": [HOSTILE],
+        "nobody": [HOSTILE],
+    }
+    return base | more
 
 
 DIALECTS = [PlainDialect(), MarkdownDialect()]
@@ -260,6 +307,25 @@ def contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
             },
         ],
         "timeline": [{**base, "view": view}],
+        "page": [
+            {**base, "view": view, "page": make_page(), "answered": False},
+            {**base, "view": view, "page": make_page(acknowledged=True), "answered": True},
+            {**base, "view": make_view(Status.RESOLVED), "page": make_page(), "answered": True},
+        ],
+        "paged": [
+            {**base, "view": view, "report": report(), "people": [PAGED]},
+            {**base, "view": view, "report": report(late="late by 2 hours"), "people": []},
+            {
+                **base,
+                "view": view,
+                "report": report(exhausted=3, policy=HOSTILE, late="late by 1 hour"),
+                "people": [],
+            },
+        ],
+        "pages": [
+            {**base, "view": view, "pages": [make_page(), make_page(acknowledged=True)]},
+            {**base, "view": view, "pages": []},
+        ],
         "export.md": [
             {
                 **base,
@@ -282,6 +348,8 @@ def reply_contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
         "task_done": [{"number": 1}],
         "status": [{"as_update": False}, {"as_update": True}],
         "exported": [{"filename": "inc-7-timeline.md"}],
+        "escalated": [{"level": 2, "round": 1}, {"level": 1, "round": 3}],
+        "snoozed": [{"until": T0, "length": timedelta(hours=1)}],
     }
     kinds = [p.name.removesuffix(".j2") for p in (TEMPLATES / "reply").glob("*.j2")]
     return {

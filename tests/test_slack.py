@@ -626,7 +626,7 @@ def test_the_manifest_names_the_commands_scopes_events_and_urls() -> None:
     commands = app["features"]["slash_commands"]
     assert [c["command"] for c in commands] == ["/incident", "/oncall"]
     assert all(c["url"] == url for c in commands)
-    assert "declare" in commands[0]["usage_hint"] and "page" not in json.dumps(app)
+    assert "declare" in commands[0]["usage_hint"] and "escalate" in commands[0]["usage_hint"]
     assert app["settings"]["event_subscriptions"]["request_url"] == url
     assert app["settings"]["interactivity"] == {"is_enabled": True, "request_url": url}
     assert {"commands", "chat:write", "channels:manage", "pins:write", "files:write"} <= set(

@@ -8,9 +8,10 @@ from bot.commands.registry import Registry
 
 def default_registry() -> Registry:
     """Every command Tocsin has, under every root."""
-    from bot.commands import incident, oncall
+    from bot.commands import incident, oncall, paging
 
     registry = Registry()
     incident.register(registry)
+    paging.register(registry)
     oncall.register(registry)
     return registry

@@ -1,0 +1,286 @@
+"""Paging and escalation with an injected clock: levels, rounds, acknowledgement from the
+page's button, the card's button and the command, escalate-now, snooze, the ack timeout,
+resolve stopping everything, someone with no id on the platform."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot.app import open_core
+from bot.clock import ManualClock
+from bot.platform import ChannelRef
+from bot.settings import Settings
+from bot.testing import RecordingPlatform
+from storage import jobs
+from storage.models import Incident, Page
+from tests.conftest import Chat
+
+CONFIG = """
+[people.alice]
+name = "Alice"
+fake = "alice"
+[people.bob]
+name = "Bob"
+fake = "bob"
+[people.carol]
+name = "Carol"
+fake = "carol"
+[people.dave]
+name = "Dave"
+[people.erin]
+name = "Erin"
+fake = "erin"
+
+[severities.SEV1]
+label = "critical"
+ack_timeout = "30m"
+[severities.SEV2]
+label = "major"
+[severities.SEV3]
+label = "minor"
+
+[schedules.primary]
+timezone = "Europe/Berlin"
+members = ["alice", "bob"]
+shift = "1w"
+start = "2025-12-01T09:00"
+
+[policies.default]
+repeat = 2
+
+[[policies.default.levels]]
+targets = ["schedule:primary"]
+escalate_after = "5m"
+
+[[policies.default.levels]]
+targets = ["person:carol"]
+escalate_after = "5m"
+
+[[policies.default.levels]]
+targets = ["person:dave"]
+escalate_after = "5m"
+"""
+
+
+@pytest.fixture
+async def paged(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> AsyncIterator[Chat]:
+    (tmp_path / "tocsin.toml").write_text(CONFIG)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock)
+    try:
+        yield Chat(core, platform, clock)
+    finally:
+        await core.aclose()
+
+
+async def later(chat: Chat, seconds: float) -> None:
+    """Let time pass, stopping at each job as it falls due (as the worker's timers would)."""
+    end = chat.clock.now() + timedelta(seconds=seconds)
+    await chat.core.settle()
+    while True:
+        due = await jobs.next_due(chat.core.sessions)
+        if due is None or due > end:
+            break
+        chat.clock.set(max(due, chat.clock.now()))
+        await chat.core.settle()
+    chat.clock.set(end)
+    await chat.core.settle()
+
+
+async def declared(chat: Chat, text: str = "declare Checkout down --sev 1") -> ChannelRef:
+    await chat.run(text, who="erin")
+    await later(chat, 4)
+    return chat.channel(1)
+
+
+def pages_to(platform: RecordingPlatform, who: str) -> list[str]:
+    return [p.card.title for p in platform.pages(who) if p.card]
+
+
+def said(platform: RecordingPlatform, room: ChannelRef, start: str) -> list[str]:
+    return [t for t in platform.texts(room.id) if t.startswith(start)]
+
+
+async def rows(chat: Chat) -> list[Page]:
+    async with chat.core.sessions() as session:
+        return list((await session.exec(select(Page).order_by(Page.id))).all())  # type: ignore[arg-type]
+
+
+async def incident(chat: Chat) -> Incident:
+    async with chat.core.sessions() as session:
+        found = await session.get(Incident, 1)
+        assert found is not None
+        return found
+
+
+async def test_levels_then_rounds_then_nobody_acknowledged(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    # Level 1 at once: whoever is on call in primary (alice, the first week's… see below)
+    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    assert pages_to(platform, on_call) == ["📟 INC-1 · Checkout down"]
+    (page,) = platform.pages(on_call)
+    assert page.card is not None and [b.action for b in page.card.buttons] == ["ack"]
+    assert said(platform, room, "📟 Paged level 1")
+    await later(chat, 5 * 60)
+    assert pages_to(platform, "carol") == ["📟 INC-1 · Checkout down"]
+    await later(chat, 5 * 60)
+    (level3,) = said(platform, room, "📟 Paged level 3")
+    assert "⚠️ Dave could not be paged" in level3
+    for _ in range(7):  # rounds 2 and 3, then the step that finds nobody acknowledged
+        await later(chat, 5 * 60)
+    assert len(pages_to(platform, on_call)) == 3 and len(pages_to(platform, "carol")) == 3
+    (nobody,) = said(platform, room, "🔕")
+    assert "Nobody acknowledged INC-1** after 3 rounds" in nobody
+    assert any(t.startswith("🔕") for t in platform.texts("incidents")), "announced too"
+    await later(chat, 60 * 60)
+    assert len(pages_to(platform, "carol")) == 3, "nothing after the last round"
+    records = await rows(chat)
+    assert [(p.round, p.level, p.person_key, p.status) for p in records] == [
+        (r, level, who, status)
+        for r in (1, 2, 3)
+        for level, who, status in (
+            (1, on_call, "sent"),
+            (2, "carol", "sent"),
+            (3, "dave", "unreachable"),
+        )
+    ]
+    assert (await incident(chat)).paging == "exhausted"
+
+
+async def test_the_page_button_acknowledges_stops_escalation_and_updates_the_pages(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await later(chat, 5 * 60)
+    assert pages_to(platform, "carol")
+    dm = ChannelRef("Dcarol", "@carol")
+    await chat.click("ack", 1, who="carol", channel=dm)
+    found = await incident(chat)
+    assert found.status == "acknowledged" and found.owner_key == "carol"
+    assert found.paging == "acknowledged"
+    for posted in platform.messages:
+        if posted.channel_id.startswith("D") and posted.card:
+            assert posted.card.buttons == (), "every page sent is redrawn without its button"
+            assert "Acknowledged by Carol" in posted.card.body
+    await later(chat, 29 * 60)  # SEV1's ack timeout is 30 minutes
+    assert len(pages_to(platform, "carol")) == 1, "no level after the acknowledgement"
+    assert not said(platform, room, "📟 Paged level 3")
+    assert all(p.acknowledged_by == "Carol" for p in await rows(chat))
+    pending = await jobs.of(chat.core.sessions, "incident:1")
+    assert [j.kind for j in pending] == ["incident.ack_timeout"]
+
+
+@pytest.mark.parametrize("how", ["card", "command"])
+async def test_the_card_button_and_the_command_acknowledge_too(
+    paged: Chat, platform: RecordingPlatform, how: str
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    if how == "card":
+        await chat.click("ack", 1, who="bob", channel=room)
+    else:
+        await chat.run("ack", who="bob", channel=room)
+    await later(chat, 30 * 60 - 60)
+    assert not pages_to(platform, "carol"), "level 2 never paged"
+    assert (await incident(chat)).paging == "acknowledged"
+
+
+async def test_the_ack_timeout_pages_again_from_level_1_and_snooze_delays_it(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    await chat.run("ack", who=on_call, channel=room)
+    reply = await chat.run("snooze 1h", who=on_call, channel=room)
+    assert "snoozed for 1 hour" in reply.text
+    await later(chat, 45 * 60)
+    assert len(pages_to(platform, on_call)) == 1, "the 30 minute timeout is snoozed"
+    await later(chat, 20 * 60)
+    assert len(pages_to(platform, on_call)) == 2, "paged again once the snooze ran out"
+    found = await incident(chat)
+    assert found.status == "triggered" and found.paging == "active" and found.page_cycle == 2
+    await chat.run("ack", who=on_call, channel=room)
+    await later(chat, 29 * 60)
+    assert len(pages_to(platform, on_call)) == 2
+    await later(chat, 2 * 60)
+    assert len(pages_to(platform, on_call)) == 3, "the ack timeout, 30 minutes after the ack"
+
+
+async def test_snooze_is_refused_unless_acknowledged(paged: Chat) -> None:
+    chat = paged
+    room = await declared(chat)
+    reply = await chat.run("snooze 1h", channel=room)
+    assert "not acknowledged" in reply.text
+    reply = await chat.run("snooze soon", channel=room)
+    assert "is not a duration" in reply.text
+
+
+async def test_escalate_pages_the_next_level_now(paged: Chat, platform: RecordingPlatform) -> None:
+    chat = paged
+    room = await declared(chat)
+    reply = await chat.run("escalate the on-call is on a plane", who="erin", channel=room)
+    assert "paging level 2 now" in reply.text
+    await later(chat, 4)
+    assert pages_to(platform, "carol"), "level 2 without waiting 5 minutes"
+    await later(chat, 5 * 60)
+    assert said(platform, room, "📟 Paged level 3"), "the next level keeps its own delay"
+    events = (await chat.core.wiring.views.full(1)).events
+    assert any(e.kind == "escalated" and e.text == "the on-call is on a plane" for e in events)
+
+
+async def test_escalate_after_an_ack_starts_paging_again_from_the_next_level(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await chat.run("ack", who="bob", channel=room)
+    await chat.run("escalate need a DBA", who="bob", channel=room)
+    await later(chat, 4)
+    assert pages_to(platform, "carol")
+    assert (await incident(chat)).paging == "active"
+
+
+async def test_resolve_stops_every_page_and_reminder(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await chat.run("resolve it was the cache", who="erin", channel=room)
+    await later(chat, 2 * 60 * 60)
+    assert not pages_to(platform, "carol")
+    assert await jobs.of(chat.core.sessions, "incident:1") == []
+    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    (page,) = platform.pages(on_call)
+    assert page.card is not None and page.card.buttons == ()
+    assert "is resolved" in page.card.body
+
+
+async def test_a_severity_that_does_not_page_pages_nobody(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    await declared(chat, "declare Slow reports --sev 3")
+    await later(chat, 60 * 60)
+    assert not any(m.channel_id.startswith("D") for m in platform.messages)
+    assert await rows(chat) == []
+
+
+async def test_pages_lists_every_delivery(paged: Chat) -> None:
+    chat = paged
+    room = await declared(chat)
+    await later(chat, 10 * 60)
+    reply = await chat.run("pages", channel=room)
+    assert "level 2 · Carol on fake · sent" in reply.text
+    assert "level 3 · Dave · unreachable: no id on fake in tocsin.toml" in reply.text
