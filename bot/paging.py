@@ -346,11 +346,6 @@ async def _pages(store: Store, incident_id: int, *, cycle: int | None = None) ->
     return list((await store.session.exec(query.order_by(col(Page.id)))).all())
 
 
-async def pages_of(store: Store, incident_id: int) -> list[Page]:
-    """Every page of an incident, oldest first (``/incident pages``, the export)."""
-    return await _pages(store, incident_id)
-
-
 def send_rows(
     w: Wiring, incident: Incident, step: int, pages: list[Page], report: dict[str, Any]
 ) -> list[Job]:

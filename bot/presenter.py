@@ -99,7 +99,7 @@ class Presenter:
                 "Severity", renderer.escape(f"SEV{incident.severity} · {view.severity.label}")
             ),
             CardField("Status", renderer.escape(f"{STATUS_ICONS[status]} {status.value}")),
-            CardField("Paged", renderer.escape(f"{where} · {page.via}")),
+            CardField("Paged", renderer.escape(where + _on_call(page.via))),
         )
         buttons = () if answered else (Button("Acknowledge", "ack", view.number, "primary"),)
         return Card(
@@ -108,7 +108,7 @@ class Presenter:
             fields=fields,
             body=self.render(platform, "page", view=view, page=page, answered=answered),
             buttons=buttons,
-            footer=f"Paged by Tocsin for {incident.declared_by_name}'s incident",
+            footer=f"Declared by {incident.declared_by_name}",
         )
 
     def export_markdown(self, view: IncidentView, now: datetime) -> str:
@@ -136,3 +136,10 @@ class Presenter:
         """The topic before any platform writes it: whether a change alters the topic."""
         sev = self._config.severity(incident.severity)
         return self._markdown.render("topic", incident=incident, severity=sev)
+
+
+def _on_call(via: str) -> str:
+    """How a page's target reads beside its level: `` · on call in primary`` for a
+    schedule, nothing for a person named in the policy."""
+    kind, _, name = via.partition(":")
+    return f" · on call in {name}" if kind == "schedule" else ""

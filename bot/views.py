@@ -15,14 +15,14 @@ from bot.config import Severity, TocsinConfig
 from bot.errors import UserError
 from bot.identity import Person
 from storage.engine import SessionFactory
-from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
+from storage.models import ChannelBinding, Incident, Page, RoleAssignment, Task, TimelineEvent
 from storage.repo import Store
 
 
 @dataclass
 class IncidentView:
-    """An incident with what is shown about it (``roles``, ``tasks`` and ``events`` only in
-    a full view)."""
+    """An incident with what is shown about it (``roles``, ``tasks``, ``events`` and
+    ``pages`` only in a full view)."""
 
     incident: Incident
     severity: Severity
@@ -30,6 +30,7 @@ class IncidentView:
     roles: list[RoleAssignment] = field(default_factory=list)
     tasks: list[Task] = field(default_factory=list)
     events: list[TimelineEvent] = field(default_factory=list)
+    pages: list[Page] = field(default_factory=list)
 
     @property
     def number(self) -> int:
@@ -97,6 +98,7 @@ class Views:
             view.roles = await store.roles(number)
             view.tasks = await store.tasks(number)
             view.events = await store.events(number)
+            view.pages = await store.pages(number)
             return view
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import ChannelBinding, Incident, RoleAssignment, Task, TimelineEvent
+from storage.models import ChannelBinding, Incident, Page, RoleAssignment, Task, TimelineEvent
 
 
 class Store:
@@ -115,6 +115,11 @@ class Store:
         return list((await self.session.exec(query)).all())
 
     # roles
+    async def pages(self, incident_id: int) -> list[Page]:
+        """Every page of an incident (its delivery records), oldest first."""
+        query = select(Page).where(Page.incident_id == incident_id).order_by(col(Page.id))
+        return list((await self.session.exec(query)).all())
+
     async def roles(self, incident_id: int) -> list[RoleAssignment]:
         query = (
             select(RoleAssignment)

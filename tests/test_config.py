@@ -24,6 +24,17 @@ from storage.drivers import SUPPORTED_DRIVERS
 EXAMPLE = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
 
 
+PEOPLE = '[people.alice]\nname = "Alice"\n\n'
+SCHEDULE = (
+    '[schedules.primary]\ntimezone = "Europe/Berlin"\nmembers = ["alice"]\nshift = "1w"\n'
+    'start = "2026-01-05T09:00"\n'
+)
+POLICY = (
+    '[policies.default]\n[[policies.default.levels]]\ntargets = ["person:alice"]\n'
+    'escalate_after = "5m"\n'
+)
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "tocsin.toml"
     path.write_text(text, encoding="utf-8")
@@ -226,6 +237,84 @@ runbook = "https://runbooks.example/checkout"
         (
             "[incident]\nchannel_prefix = '" + "X" * 50 + "'\n",
             'incident.channel_prefix: "' + "X" * 40 + '…" is not a channel prefix',
+        ),
+        # Paging: people, schedules and policies named must exist; durations must parse.
+        (
+            PEOPLE + "[policies.default]\n[[policies.default.levels]]\n"
+            'targets = ["person:alice"]\nescalate_after = "5 minutes"\n',
+            "tocsin.toml:7: policies.default.levels.0.escalate_after: '5 minutes' is not a "
+            'duration: write it like "30s", "15m", "1h30m", "2d" or "1w"',
+        ),
+        (
+            PEOPLE + "[policies.default]\n[[policies.default.levels]]\n"
+            'targets = ["person:alice"]\nescalate_after = "-5m"\n',
+            "tocsin.toml:7: policies.default.levels.0.escalate_after: '-5m' is not a duration",
+        ),
+        (
+            PEOPLE + "[policies.default]\n[[policies.default.levels]]\n"
+            'targets = ["person:alice"]\nescalate_after = "5m"\n'
+            '[[policies.default.levels]]\ntargets = ["person:carol"]\nescalate_after = "5m"\n',
+            'tocsin.toml:9: policies.default.levels.1.targets: "person:carol": "carol" is not '
+            "under [people]",
+        ),
+        (
+            PEOPLE + "[policies.default]\n[[policies.default.levels]]\n"
+            'targets = ["schedule:primry"]\nescalate_after = "5m"\n' + SCHEDULE,
+            'tocsin.toml:6: policies.default.levels.0.targets: "schedule:primry": "primry" is '
+            'not under [schedules] (did you mean "primary"?)',
+        ),
+        (
+            PEOPLE + "[policies.default]\n[[policies.default.levels]]\n"
+            'targets = []\nescalate_after = "5m"\n',
+            "tocsin.toml:6: policies.default.levels.0.targets is empty; give at least 1",
+        ),
+        (
+            PEOPLE + "[policies.default]\n[[policies.default.levels]]\n"
+            'targets = ["alice"]\nescalate_after = "5m"\n',
+            'policies.default.levels.0.targets: "alice" is not a target: write "person:<key>" '
+            'or "schedule:<name>"',
+        ),
+        (
+            PEOPLE + "[policies.default]\nlevels = []\n",
+            "tocsin.toml:5: policies.default.levels is empty; give at least 1",
+        ),
+        (
+            PEOPLE + "[policies.default]\nrepeat = 10\n[[policies.default.levels]]\n"
+            'targets = ["person:alice"]\nescalate_after = "5m"\n',
+            "tocsin.toml:5: policies.default.repeat: 10 is out of range",
+        ),
+        (
+            PEOPLE + POLICY + '[severities.SEV1]\nlabel = "critical"\npolicy = "defualt"\n',
+            'tocsin.toml:10: severities.SEV1.policy: "defualt" is not under [policies] '
+            '(did you mean "default"?)',
+        ),
+        (
+            PEOPLE + POLICY.replace("default", "web") + '[severities.SEV1]\nlabel = "critical"\n',
+            "tocsin.toml:8: severities.SEV1: SEV1 pages but names no policy and there is no "
+            '[policies.default]: write policy = "web", add [policies.default], or page = false',
+        ),
+        (
+            PEOPLE + SCHEDULE.replace('"alice"', '"alcie"'),
+            'tocsin.toml:6: schedules.primary.members: "alcie" is not under [people] '
+            '(did you mean "alice"?)',
+        ),
+        (
+            PEOPLE + SCHEDULE.replace("Europe/Berlin", "Europe/Berln"),
+            'tocsin.toml:5: schedules.primary.timezone: "Europe/Berln" is not a time zone: write '
+            'an IANA name like "Europe/Berlin" (did you mean "Europe/Berlin"?)',
+        ),
+        (
+            PEOPLE + SCHEDULE.replace('"1w"', '"0m"'),
+            "tocsin.toml:7: schedules.primary.shift: '0m' is not a duration: it must be longer",
+        ),
+        (
+            PEOPLE + SCHEDULE.replace("2026-01-05T09:00", "next monday"),
+            'tocsin.toml:8: schedules.primary.start: "next monday" is not a date and time: '
+            'write it like "2026-01-05T09:00"',
+        ),
+        (
+            PEOPLE + SCHEDULE.replace("2026-01-05T09:00", "2026-01-05T09:00+01:00"),
+            "tocsin.toml:8: schedules.primary.start: write the time without an offset",
         ),
     ],
 )
@@ -514,3 +603,10 @@ def test_a_file_that_is_not_utf8_is_refused_with_its_line(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as refused:
         load_config(path)
     assert str(refused.value) == f"{path}:2: not UTF-8 (byte 0xff); save the file as UTF-8"
+
+
+def test_a_paging_config_is_read_and_a_fresh_one_pages_nobody(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, PEOPLE + SCHEDULE + POLICY), config_models(discover()))
+    assert config.policy_name(1) == "default" and config.pages(1) and not config.pages(3)
+    assert config.schedules["primary"].members == ["alice"]
+    assert load_config(None).policies == {} and load_config(None).policy_name(1) is None

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select, update
 
 from bot.app import open_core
 from bot.clock import ManualClock
@@ -17,7 +17,7 @@ from bot.platform import ChannelRef
 from bot.settings import Settings
 from bot.testing import RecordingPlatform
 from storage import jobs
-from storage.models import Incident, Page
+from storage.models import Incident, Job, Page
 from tests.conftest import Chat
 
 CONFIG = """
@@ -284,3 +284,120 @@ async def test_pages_lists_every_delivery(paged: Chat) -> None:
     reply = await chat.run("pages", channel=room)
     assert "level 2 · Carol on fake · sent" in reply.text
     assert "level 3 · Dave · unreachable: no id on fake in tocsin.toml" in reply.text
+
+
+async def test_the_export_shows_the_pages(paged: Chat) -> None:
+    chat = paged
+    room = await declared(chat)
+    await later(chat, 10 * 60)
+    await chat.run("ack", who="carol", channel=room)
+    view = await chat.core.wiring.views.full(1)
+    document = chat.core.wiring.presenter.export_markdown(view, chat.clock.now())
+    pages = document[document.index("## Pages") : document.index("## Timeline")]
+    assert "| 2 | Carol | fake | sent 2026-01-01 00:05:30 UTC | Carol" in pages
+    assert "| 3 | Dave | — | unreachable: no id on fake in tocsin.toml | Carol" in pages
+
+
+async def test_a_step_due_while_nothing_ran_fires_once_at_the_next_start_saying_how_late(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    (tmp_path / "tocsin.toml").write_text(CONFIG)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    first = Chat(await open_core(settings, {platform.name: platform}, clock=clock), platform, clock)
+    room = await declared(first)
+    await first.core.aclose()
+    clock.advance(timedelta(minutes=25))  # level 2 fell due 20 minutes ago
+    second = Chat(
+        await open_core(settings, {platform.name: platform}, clock=clock), platform, clock
+    )
+    try:
+        await later(second, 4)
+        assert len(pages_to(platform, "carol")) == 1, "fired once, not once per missed turn"
+        (level2,) = said(platform, room, "📟 Paged level 2")
+        assert "(This page comes late by 20 minutes: Tocsin was not running" in level2
+        events = (await second.core.wiring.views.full(1)).events
+        (late,) = [e for e in events if e.kind == "late"]
+        assert late.detail == "late by 20 minutes" and late.text == "level 2"
+        await later(second, 4 * 60)
+        assert not said(platform, room, "📟 Paged level 3"), "the next level keeps its delay"
+        await later(second, 2 * 60)
+        assert said(platform, room, "📟 Paged level 3")
+    finally:
+        await second.core.aclose()
+
+
+async def test_a_step_run_again_pages_once(paged: Chat, platform: RecordingPlatform) -> None:
+    """A step whose row runs a second time (its lease expired before it was settled) finds
+    the incident has moved past it."""
+    chat = paged
+    await declared(chat)
+    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    async with chat.core.sessions() as session, session.begin():
+        await session.exec(
+            update(Job)
+            .where(col(Job.kind) == "incident.page", col(Job.step) == 10101)
+            .values(status="pending", due_at=chat.clock.now())
+        )
+    await later(chat, 4)
+    assert len(pages_to(platform, on_call)) == 1
+    assert len(await rows(chat)) == 1
+
+
+async def test_an_acknowledgement_wins_over_a_step_already_claimed(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await chat.run("ack", who="bob", channel=room)
+    async with chat.core.sessions() as session, session.begin():  # as if claimed before the ack
+        await session.exec(
+            update(Job)
+            .where(col(Job.kind) == "incident.page", col(Job.step) == 10102)
+            .values(status="pending", due_at=chat.clock.now())
+        )
+    await later(chat, 4)
+    assert not pages_to(platform, "carol")
+
+
+async def test_a_page_acknowledged_before_it_went_out_is_not_sent(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    platform.later["open_dm"] = 1  # level 2's page is told to come back in 5 s
+    await later(chat, 5 * 60)
+    await chat.run("ack", who="bob", channel=room)
+    await later(chat, 10)
+    assert not pages_to(platform, "carol")
+    carol = [p for p in await rows(chat) if p.person_key == "carol"]
+    assert [p.status for p in carol] == ["skipped"]
+
+
+async def test_a_page_whose_answer_was_lost_is_not_sent_twice(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    await declared(chat)
+    platform.lose_answers["post_card"] = 1  # carol's page is posted, its answer lost
+    assert chat.core.worker is not None
+    chat.core.worker.timeout = timedelta(seconds=0.5)  # how long a try waits for it
+    await later(chat, 5 * 60)
+    await chat.core.settle(within=120)
+    assert len(pages_to(platform, "carol")) == 1
+    carol = [p for p in await rows(chat) if p.person_key == "carol"]
+    assert [p.status for p in carol] == ["sent"] and carol[0].message_id
+
+
+async def test_a_page_the_platform_refuses_is_recorded_failed_with_its_reason(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    platform.fail_on.add("open_dm")
+    await later(chat, 5 * 60)
+    carol = [p for p in await rows(chat) if p.person_key == "carol"]
+    assert [p.status for p in carol] == ["failed"]
+    assert carol[0].error == "open_dm failed (as the test asked)"
+    events = (await chat.core.wiring.views.full(1)).events
+    assert any(e.kind == "page" and e.detail == "failed" for e in events)
+    assert said(platform, room, "📟 Paged level 2")

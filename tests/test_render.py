@@ -138,6 +138,7 @@ def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
             )
         ],
         events=events,
+        pages=[make_page(), make_page(acknowledged=True)],
         severity=config.severity(2),
     )
 

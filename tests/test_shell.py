@@ -638,3 +638,34 @@ async def test_ctrl_c_while_a_command_runs_leaves_with_a_clean_line(
         await locker.close()
         if shell.isalive():
             shell.terminate(force=True)
+
+
+PAGING = """\
+[people.alice]
+name = "Alice"
+[people.bob]
+name = "Bob"
+
+[policies.default]
+[[policies.default.levels]]
+targets = ["person:bob"]
+escalate_after = "30m"
+"""
+
+
+def test_a_page_is_a_dm_line_whose_button_is_clicked_by_number(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "tocsin.toml").write_text(PAGING)
+    script = "/incident declare DB down --sev 1\n1\n/incident pages INC-1\n"
+    result = tocsin(
+        "shell", "--as", "alice", cwd=tmp_path, env=tocsin_env(sqlite_url), stdin=script
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    page = out.index("[DM @bob] card\n┌ 📟 INC-1 · DB down")
+    assert "└ [1] Acknowledge" in out[page:]
+    assert "[#inc-1-db-down] 📟 Paged level 1 for INC-1: @bob." in out
+    updated = out.index("[DM @bob] card updated")
+    assert "✅ Acknowledged by Alice" in out[updated:]
+    assert "level 1 · Bob on console · sent" in out

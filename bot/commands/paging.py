@@ -100,5 +100,5 @@ async def pages(call: Call) -> Reply:
     wiring = call.services.wiring
     view = await wiring.views.summary(call.number)
     async with wiring.sessions() as session:
-        found = await paging.pages_of(Store(session), call.number)
+        found = await Store(session).pages(call.number)
     return call.text("pages", view=view, pages=found)
