@@ -195,7 +195,9 @@ class SendPages:
             card = w.presenter.page_card(view, page, platform)
             ref = None
             if run.retrying:
-                ref = await posted(platform, dm, page.created_at, lambda t: t == card.title)
+                # by its start: a platform may cut a long title
+                mark = f"📟 {view.ref} ·"
+                ref = await posted(platform, dm, page.created_at, lambda t: t.startswith(mark))
             if ref is None:
                 ref = await platform.post_card(dm, card)
         except PlatformError as exc:

@@ -166,6 +166,8 @@ async def test_the_page_button_acknowledges_stops_escalation_and_updates_the_pag
     assert pages_to(platform, "carol")
     dm = ChannelRef("Dcarol", "@carol")
     await chat.click("ack", 1, who="carol", channel=dm)
+    pending = await jobs.of(chat.core.sessions, "incident:1")
+    assert [j.kind for j in pending] == ["incident.ack_timeout"], "the next level is cancelled"
     found = await incident(chat)
     assert found.status == "acknowledged" and found.owner_key == "carol"
     assert found.paging == "acknowledged"
@@ -258,6 +260,7 @@ async def test_resolve_stops_every_page_and_reminder(
     chat = paged
     room = await declared(chat)
     await chat.run("resolve it was the cache", who="erin", channel=room)
+    assert await jobs.of(chat.core.sessions, "incident:1") == [], "nothing left to fire"
     await later(chat, 2 * 60 * 60)
     assert not pages_to(platform, "carol")
     assert await jobs.of(chat.core.sessions, "incident:1") == []
@@ -341,6 +344,15 @@ async def test_a_step_run_again_pages_once(paged: Chat, platform: RecordingPlatf
     await later(chat, 4)
     assert len(pages_to(platform, on_call)) == 1
     assert len(await rows(chat)) == 1
+    events = (await chat.core.wiring.views.full(1)).events
+    assert [e.kind for e in events].count("paged") == 1
+    assert "failed" not in [e.kind for e in events], "the step found nothing to do, no error"
+    (again,) = [
+        j
+        for j in await jobs.of(chat.core.sessions, "incident:1", status=None)
+        if (j.kind, j.step) == ("incident.page", 10101)
+    ]
+    assert again.status == "done" and again.last_error == ""
 
 
 async def test_an_acknowledgement_wins_over_a_step_already_claimed(
@@ -357,6 +369,9 @@ async def test_an_acknowledgement_wins_over_a_step_already_claimed(
         )
     await later(chat, 4)
     assert not pages_to(platform, "carol")
+    assert await rows(chat) != [] and all(p.level == 1 for p in await rows(chat))
+    events = (await chat.core.wiring.views.full(1)).events
+    assert [e.kind for e in events].count("paged") == 1
 
 
 async def test_a_page_acknowledged_before_it_went_out_is_not_sent(
