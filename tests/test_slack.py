@@ -23,8 +23,9 @@ from aiohttp.test_utils import TestServer
 
 from adapters.slack.app import SlackAdapter
 from adapters.slack.manifest import manifest
-from adapters.slack.platform import SlackPlatform, make_client
+from adapters.slack.platform import SlackPlatform
 from adapters.slack.plugin import SlackSettings, mount_slack
+from adapters.slack.webapi import make_client
 from bot.app import Core, open_core
 from bot.commands import default_registry
 from bot.errors import ConfigError, UserError
