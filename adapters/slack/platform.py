@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import card_blocks, card_text, modal
-from adapters.slack.dialect import SlackDialect
+from adapters.slack.dialect import SlackDialect, unescape_text
 from adapters.slack.translate import EPHEMERAL
 from adapters.slack.webapi import WAIT_IN_PLACE, refusal
 from bot.cache import Bounded
@@ -34,6 +34,14 @@ log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 IGNORED_ERRORS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+DM_REFUSALS = {
+    "user_not_found": "no such person in this workspace: check their slack id in tocsin.toml",
+    "user_disabled": "their Slack account is deactivated",
+    "cannot_dm_bot": "that id is a bot's, which cannot be sent direct messages",
+    "user_not_visible": "the bot is not allowed to see that person",
+    "missing_scope": "the app lacks the im:write scope: reinstall it with `tocsin slack-manifest`",
+}
+"""Why Slack will not open a direct message with someone, in words."""
 
 
 class SlackPlatform:
@@ -57,6 +65,7 @@ class SlackPlatform:
         self._queued: Bounded[str, int] = Bounded(remember)
         self._names: Bounded[str, ChannelRef] = Bounded(remember)
         self._users: Bounded[str, UserRef] = Bounded(remember)
+        self._ims: Bounded[str, ChannelRef] = Bounded(remember)
         self._me: dict[str, str] | None = None
 
     async def _call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -196,12 +205,17 @@ class SlackPlatform:
 
     async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
         """The bot's messages since ``since`` (``conversations.history``: only on a retry,
-        since Slack limits it closely)."""
+        since Slack limits it closely); a card by its title."""
         me = await self.me()
         ask = {"channel": channel.id, "oldest": f"{since.timestamp():.6f}", "limit": 15}
         try:
             page = await self._call("conversations.history", **ask)
         except PlatformError as exc:
+            if exc.code == "missing_scope" and channel.id.startswith("D"):
+                raise Unsupported(
+                    f"cannot read the direct messages with {channel.name}: give the app the "
+                    "im:history scope (`tocsin slack-manifest` has it) and reinstall it"
+                ) from exc
             if exc.code != "not_in_channel":
                 raise
             # A public channel it posts to without joining (chat:write.public), such as
@@ -217,7 +231,7 @@ class SlackPlatform:
                 ) from refused
             page = await self._call("conversations.history", **ask)
         return [
-            Post(MessageRef(channel.id, str(m.get("ts", ""))), str(m.get("text", "")))
+            Post(MessageRef(channel.id, str(m.get("ts", ""))), _posted_text(m))
             for m in page.get("messages", [])
             if m.get("bot_id") == me["bot_id"] or m.get("user") == me["user_id"]
         ]
@@ -226,8 +240,25 @@ class SlackPlatform:
         return await self.post_message(await self.open_dm(user_id), text)
 
     async def open_dm(self, user_id: str) -> ChannelRef:
-        opened = await self._call("conversations.open", users=user_id)
-        return ChannelRef(opened["channel"]["id"], f"@{user_id}")
+        """The direct-message conversation with ``user_id`` (``conversations.open``, which
+        needs ``im:write``; its id never changes, so it is asked for once). A person Slack
+        will not have messaged (unknown, deactivated, a bot) is a refusal for good that
+        quotes Slack's error."""
+        known = self._ims.get(user_id)
+        if known is not None:
+            return known
+        try:
+            opened = await self._call("conversations.open", users=user_id)
+        except PlatformError as exc:
+            if exc.retryable:
+                raise
+            why = DM_REFUSALS.get(exc.code, "")
+            raise PlatformError(
+                f"Slack refused a direct message to {user_id}: {exc.code or exc}"
+                + (f" ({why})" if why else ""),
+                code=exc.code,
+            ) from exc
+        return self._ims.put(user_id, ChannelRef(opened["channel"]["id"], f"@{user_id}"))
 
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
         """Through a request's ``response_url``, or as an ephemeral message in the channel
@@ -289,3 +320,14 @@ class SlackPlatform:
     def parse_mention(self, token: str) -> str | None:
         match = _MENTION.match(token)
         return match.group(1) if match else None
+
+
+def _posted_text(message: dict[str, Any]) -> str:
+    """What :meth:`SlackPlatform.recent_posts` says a message was: a card's title as it was
+    given (its text is the title, escaped; a card begins with its header), else the text as
+    Slack keeps it."""
+    text = str(message.get("text", ""))
+    blocks = message.get("blocks") or [{}]
+    if isinstance(blocks[0], dict) and blocks[0].get("type") == "header":
+        return unescape_text(text)
+    return text
