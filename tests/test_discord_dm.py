@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import discord.http
 import pytest
@@ -78,12 +79,15 @@ async def test_a_dm_button_for_an_incident_that_moved_on_is_answered(rig: Rig) -
     assert (await rig.core.wiring.views.full(1)).incident.owner_name == "Alice"
 
 
-async def test_a_dm_page_works_after_a_restart(database_url: str) -> None:
+async def test_a_dm_page_works_after_a_restart(database_url: str, tmp_path: Path) -> None:
     """The page was posted by the client before; a fresh client (nothing cached, no view
-    registered for that message) takes the click, and updates and finds the page."""
+    registered for that message) takes the click, and updates and finds the page. The
+    clicker is the person ``tocsin.toml`` knows by their Discord id."""
+    config = tmp_path / "tocsin.toml"
+    config.write_text(f'[people.robert]\nname = "Robert"\ndiscord = "{BOB}"\n')
     fake = FakeDiscord()
     await fake.start()
-    settings = fake.settings(database_url)
+    settings = fake.settings(database_url, config)
     since = datetime.now(UTC) - timedelta(seconds=1)
     core, bot = await start(settings)
     try:
@@ -103,7 +107,8 @@ async def test_a_dm_page_works_after_a_restart(database_url: str) -> None:
         await bot.drain()
         await core.settle()
         assert click.kind == 4 and f"acknowledged by <@{BOB}>" in click.texts()[0]
-        assert (await core.wiring.views.full(1)).incident.status == "acknowledged"
+        incident = (await core.wiring.views.full(1)).incident
+        assert (incident.status, incident.owner_key) == ("acknowledged", "robert")
         kept = MessageRef(dm.id, sent.id)
         (found,) = await bot.platform.recent_posts(dm, since)
         assert found.ref == kept and found.text == TITLE
