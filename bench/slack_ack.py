@@ -39,7 +39,8 @@ from aiohttp.test_utils import TestServer
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
 
-from adapters.slack.platform import SlackPlatform, make_client
+from adapters.slack.platform import SlackPlatform
+from adapters.slack.webapi import make_client
 from bot.app import open_core
 from bot.settings import Settings
 from bot.web import make_web_app

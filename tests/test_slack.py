@@ -22,9 +22,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.slack.app import SlackAdapter
-from adapters.slack.manifest import manifest
-from adapters.slack.platform import SlackPlatform, make_client
+from adapters.slack.manifest import BOT_SCOPES, manifest
+from adapters.slack.platform import SlackPlatform
 from adapters.slack.plugin import SlackSettings, mount_slack
+from adapters.slack.webapi import make_client
 from bot.app import Core, open_core
 from bot.commands import default_registry
 from bot.errors import ConfigError, UserError
@@ -133,11 +134,14 @@ class Rig:
     async def click(
         self, action_id: str, user: str = "U1ALICE", channel: str = "C0ANNOUNCE"
     ) -> int:
+        """A click on a button in ``channel``: a channel's, or a direct message's (``D…``),
+        which Slack names ``directmessage``."""
+        name = self.fake.channels[channel]["name"] if channel in self.fake.channels else None
         return await self.interact(
             {
                 "type": "block_actions",
                 "user": {"id": user, "username": self.fake.users[user], "team_id": "T0001"},
-                "channel": {"id": channel, "name": self.fake.channels[channel]["name"]},
+                "channel": {"id": channel, "name": name or "directmessage"},
                 "container": {"type": "message", "channel_id": channel},
                 "actions": [
                     {
@@ -220,7 +224,7 @@ async def start_tocsin(
 
 @pytest.fixture
 async def rig(database_url: str) -> AsyncIterator[Rig]:
-    fake = FakeSlack()
+    fake = FakeSlack(scopes=BOT_SCOPES)  # only what the manifest asks for
     await fake.start()
     settings = slack_settings(database_url, fake)
     core, adapter, web_app = await start_tocsin(settings, fake)
@@ -632,6 +636,7 @@ def test_the_manifest_names_the_commands_scopes_events_and_urls() -> None:
     assert {"commands", "chat:write", "channels:manage", "pins:write", "files:write"} <= set(
         app["oauth_config"]["scopes"]["bot"]
     )
+    assert {"im:write", "im:history"} <= set(app["oauth_config"]["scopes"]["bot"]), "pages"
     socket = manifest(None, default_registry(), socket_mode=True)
     assert socket["settings"]["socket_mode_enabled"] is True
     assert "url" not in socket["features"]["slash_commands"][0]

@@ -19,7 +19,7 @@ import aiohttp
 import discord
 
 from adapters.discord.dialect import ALLOWED_MENTIONS, DiscordDialect
-from adapters.discord.ui import card_embed, card_view, cut
+from adapters.discord.ui import card_embed, card_view, cut, unplain
 from bot.cache import Bounded
 from bot.errors import ChannelNameTaken, Later, PlatformError
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
@@ -30,6 +30,13 @@ CONTENT_MAX = 2000
 ORIGINAL = "@original"
 """The interaction's first answer, as Discord's webhook routes name it."""
 _MENTION = re.compile(r"^<@!?([0-9]{15,21})>$")
+CANNOT_DM, INVALID_RECIPIENT = 50007, 50033
+"""Discord's refusals of a direct message: "Cannot send messages to this user" (on posting,
+or opening one with the bot itself), "Invalid Recipient(s)" (no such user)."""
+DM_REFUSED = (
+    "Discord lets a bot message only people who share a server with it and accept direct "
+    "messages from its members; check their discord id in tocsin.toml"
+)
 
 
 @contextmanager
@@ -45,16 +52,10 @@ def refused(what: str) -> Iterator[None]:
         ) from exc
     except discord.DiscordServerError as exc:
         raise PlatformError(
-            f"Discord failed {what}: {exc.status} {exc.text}", retryable=True
+            f"Discord failed {what}: {exc.status} {exc.text}", retryable=True, code=_code(exc)
         ) from exc
-    except discord.Forbidden as exc:
-        raise PlatformError(
-            f"Discord refused {what}: the bot lacks a permission ({exc.text or exc.status})"
-        ) from exc
-    except discord.NotFound as exc:
-        raise PlatformError(f"Discord refused {what}: not found ({exc.text})") from exc
     except discord.HTTPException as exc:
-        raise PlatformError(f"Discord refused {what}: {exc.status} {exc.text}") from exc
+        raise PlatformError(f"Discord refused {what}: {_why(exc)}", code=_code(exc)) from exc
     except (TimeoutError, OSError, aiohttp.ClientError) as exc:
         raise PlatformError(
             f"Discord did not answer {what}: {exc or type(exc).__name__}", retryable=True
@@ -64,6 +65,27 @@ def refused(what: str) -> Iterator[None]:
         raise PlatformError(
             f"Discord's answer to {what} was not what it documents: {exc}", retryable=True
         ) from exc
+
+
+def _code(exc: discord.HTTPException) -> str:
+    """Discord's own number for the refusal (``50007``), when it gave one."""
+    return str(exc.code) if exc.code else ""
+
+
+def _why(exc: discord.HTTPException) -> str:
+    """Discord's refusal in words, quoting its own."""
+    if exc.code in (CANNOT_DM, INVALID_RECIPIENT):
+        return f"{exc.text} ({exc.code}: {DM_REFUSED})"
+    if isinstance(exc, discord.Forbidden):
+        return f"the bot lacks a permission ({exc.text or exc.status})"
+    if isinstance(exc, discord.NotFound):
+        return f"not found ({exc.text})"
+    return f"{exc.status} {exc.text}"
+
+
+def where(channel: ChannelRef) -> str:
+    """A channel as a message names it: ``#incidents``, or a DM's ``@bob``."""
+    return channel.name if channel.name.startswith("@") else f"#{channel.name}"
 
 
 def chunks(text: str, limit: int = CONTENT_MAX) -> list[str]:
@@ -212,7 +234,7 @@ class DiscordPlatform:
 
     async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
         target = await self._channel(channel)
-        with refused(f"posting the card in #{channel.name}"):
+        with refused(f"posting the card in {where(channel)}"):
             message = await target.send(
                 embed=card_embed(card), view=card_view(card), allowed_mentions=ALLOWED_MENTIONS
             )
@@ -231,7 +253,7 @@ class DiscordPlatform:
             )
 
     async def post_message(self, channel: ChannelRef, text: str) -> MessageRef:
-        return await self._send(await self._channel(channel), text, f"#{channel.name}")
+        return await self._send(await self._channel(channel), text, where(channel))
 
     async def _send(self, target: Any, text: str, where: str) -> MessageRef:
         """``text`` in as many messages as Discord's 2,000 characters need; the first's ref."""
@@ -243,15 +265,17 @@ class DiscordPlatform:
         return refs[0]
 
     async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
+        """The bot's messages since ``since``; a card by its title, as it was given."""
         target = await self._channel(channel)
         me = self.client.user.id if self.client.user is not None else None
         posts = []
-        with refused(f"reading the recent messages of #{channel.name}"):
+        with refused(f"reading the recent messages of {where(channel)}"):
             async for message in target.history(limit=50, after=since):
                 if message.author.id != me:
                     continue
-                text = message.content or (message.embeds[0].title if message.embeds else "")
-                posts.append(Post(MessageRef(channel.id, str(message.id)), text or ""))
+                title = unplain(message.embeds[0].title or "") if message.embeds else ""
+                ref = MessageRef(channel.id, str(message.id))
+                posts.append(Post(ref, message.content or title))
         return posts
 
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
@@ -276,16 +300,21 @@ class DiscordPlatform:
                 await webhook.send(piece, ephemeral=not public, allowed_mentions=ALLOWED_MENTIONS)
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
-        user = await self._user(user_id)
-        with refused(f"opening a DM with {user_id}"):
-            channel = await user.create_dm()
-        return await self._send(channel, text, "a DM")
+        return await self._send(await self._dm(user_id), text, f"a DM to {user_id}")
 
     async def open_dm(self, user_id: str) -> ChannelRef:
-        user = await self._user(user_id)
+        channel = await self._dm(user_id)
+        recipient = channel.recipient
+        return ChannelRef(str(channel.id), f"@{recipient.name if recipient else user_id}")
+
+    async def _dm(self, user_id: str) -> discord.DMChannel:
+        """The DM channel with a person (``POST /users/@me/channels``: Discord keeps one per
+        person, and discord.py remembers it). Sending in it needs no intent: only receiving
+        messages there would."""
+        if not user_id.isdigit():
+            raise PlatformError(f"'{user_id}' is not a Discord user id")
         with refused(f"opening a DM with {user_id}"):
-            channel = await user.create_dm()
-        return ChannelRef(str(channel.id), f"@{user.name}")
+            return await self.client.create_dm(discord.Object(id=int(user_id)))
 
     async def upload_file(
         self, channel: ChannelRef, filename: str, content: bytes, comment: str

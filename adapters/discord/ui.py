@@ -37,6 +37,15 @@ def plain(text: str) -> str:
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
+_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
+
+
+def unplain(text: str) -> str:
+    """The text :func:`plain` was given: discord.py's escapes put a backslash before each
+    markup character (a backslash too) and a zero-width space after ``@`` of a mention."""
+    return _ESCAPED.sub(r"\1", text.replace("@\u200b", "@"))
+
+
 def card_embed(card: Card) -> discord.Embed:
     embed = discord.Embed(
         title=cut(plain(card.title), 256),

@@ -23,7 +23,8 @@ BOT_SCOPES = [
     "reactions:read",  # 📌 reactions
     "users:read",  # names for the timeline
     "files:write",  # /incident export md
-    "im:write",  # direct messages when a channel answer is not possible
+    "im:write",  # open direct messages: pages, and answers a channel cannot take
+    "im:history",  # a page's retry looks for the page an earlier try sent
 ]
 BOT_EVENTS = ["message.channels", "pin_added", "reaction_added", "member_joined_channel"]
 

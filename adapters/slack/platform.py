@@ -19,16 +19,12 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack.blocks import card_blocks, card_text, modal
-from adapters.slack.dialect import SlackDialect
+from adapters.slack.dialect import SlackDialect, unescape_text
 from adapters.slack.translate import EPHEMERAL
+from adapters.slack.webapi import WAIT_IN_PLACE, refusal
 from bot.cache import Bounded
 from bot.errors import ChannelNameTaken, Later, PlatformError, Unsupported
 from bot.platform import ChannelRef, ChannelRules, MessageRef, Post, UserRef
@@ -38,84 +34,14 @@ log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 IGNORED_ERRORS = {"already_in_channel", "cant_invite_self", "already_pinned"}
-WAIT_IN_PLACE = 5.0
-"""A rate limit this short (seconds) is waited out in the call; a longer one is the
-worker's to wait, so a shutdown is never stuck behind it."""
-
-
-class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """slack-sdk's 429 handler, for waits of at most :data:`WAIT_IN_PLACE` seconds."""
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        return retry_after(response.headers) <= WAIT_IN_PLACE
-
-
-def retry_after(headers: Any) -> float:
-    """The ``Retry-After`` of a Slack answer, in seconds (1 when it says nothing)."""
-    for key, value in dict(headers or {}).items():
-        if str(key).lower() == "retry-after":
-            text = value[0] if isinstance(value, list) else value
-            try:
-                return float(text)
-            except (TypeError, ValueError):
-                return 1.0
-    return 1.0
-
-
-def make_client(token: str, base_url: str | None, *, timeout: int = 30) -> AsyncWebClient:
-    client = AsyncWebClient(
-        token=token, base_url=base_url or AsyncWebClient.BASE_URL, timeout=timeout
-    )
-    handlers: list[AsyncRetryHandler] = [ShortRateLimitRetry(max_retry_count=3)]
-    client.retry_handlers = handlers
-    return client
-
-
-def refusal(method: str, exc: SlackApiError) -> PlatformError:
-    """Slack's refusal of ``method`` as a :class:`PlatformError`, retryable when trying
-    again may work."""
-    response = exc.response
-    data = getattr(response, "data", None)
-    status = getattr(response, "status_code", None) or getattr(response, "status", 0)
-    if not isinstance(data, dict):
-        return PlatformError(
-            f"Slack answered {method} with something other than its JSON (HTTP {status})",
-            retryable=True,
-        )
-    error = str(data.get("error", "unknown_error"))
-    if status == 429 or error == "ratelimited":
-        wait = retry_after(getattr(response, "headers", {}))
-        return Later(f"Slack rate-limited {method} (retry after {wait:.0f} s)", retry_after=wait)
-    if isinstance(status, int) and status >= 500:
-        return PlatformError(
-            f"Slack failed {method}: HTTP {status} {error}", retryable=True, code=error
-        )
-    return PlatformError(f"Slack refused {method}: {error}", code=error)
-
-
-async def check_token(token: str, base_url: str | None, *, socket_mode: bool) -> tuple[bool, str]:
-    """Ask Slack who the token belongs to: proves the token and the API URL. Returns
-    (ok, a line for ``tocsin check-config``)."""
-    client = make_client(token, base_url)
-    try:
-        who = await client.auth_test()
-    except SlackApiError as exc:
-        data = getattr(exc.response, "data", None)
-        reason = data.get("error") if isinstance(data, dict) else "not Slack's answer"
-        return False, f"Slack: the token was refused: {reason}"
-    except (OSError, SlackClientError, aiohttp.ClientError) as exc:
-        return False, f"Slack: cannot reach {client.base_url}: {exc}"
-    mode = "Socket Mode" if socket_mode else "HTTP mode at /slack/events"
-    return True, f"Slack: bot @{who.get('user')} in {who.get('team')}, {mode}"
+DM_REFUSALS = {
+    "user_not_found": "no such person in this workspace: check their slack id in tocsin.toml",
+    "user_disabled": "their Slack account is deactivated",
+    "cannot_dm_bot": "that id is a bot's, which cannot be sent direct messages",
+    "user_not_visible": "the bot is not allowed to see that person",
+    "missing_scope": "the app lacks the im:write scope: reinstall it with `tocsin slack-manifest`",
+}
+"""Why Slack will not open a direct message with someone, in words."""
 
 
 class SlackPlatform:
@@ -139,6 +65,7 @@ class SlackPlatform:
         self._queued: Bounded[str, int] = Bounded(remember)
         self._names: Bounded[str, ChannelRef] = Bounded(remember)
         self._users: Bounded[str, UserRef] = Bounded(remember)
+        self._ims: Bounded[str, ChannelRef] = Bounded(remember)
         self._me: dict[str, str] | None = None
 
     async def _call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -278,12 +205,17 @@ class SlackPlatform:
 
     async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
         """The bot's messages since ``since`` (``conversations.history``: only on a retry,
-        since Slack limits it closely)."""
+        since Slack limits it closely); a card by its title."""
         me = await self.me()
         ask = {"channel": channel.id, "oldest": f"{since.timestamp():.6f}", "limit": 15}
         try:
             page = await self._call("conversations.history", **ask)
         except PlatformError as exc:
+            if exc.code == "missing_scope" and channel.id.startswith("D"):
+                raise Unsupported(
+                    f"cannot read the direct messages with {channel.name}: give the app the "
+                    "im:history scope (`tocsin slack-manifest` has it) and reinstall it"
+                ) from exc
             if exc.code != "not_in_channel":
                 raise
             # A public channel it posts to without joining (chat:write.public), such as
@@ -299,7 +231,7 @@ class SlackPlatform:
                 ) from refused
             page = await self._call("conversations.history", **ask)
         return [
-            Post(MessageRef(channel.id, str(m.get("ts", ""))), str(m.get("text", "")))
+            Post(MessageRef(channel.id, str(m.get("ts", ""))), _posted_text(m))
             for m in page.get("messages", [])
             if m.get("bot_id") == me["bot_id"] or m.get("user") == me["user_id"]
         ]
@@ -308,8 +240,25 @@ class SlackPlatform:
         return await self.post_message(await self.open_dm(user_id), text)
 
     async def open_dm(self, user_id: str) -> ChannelRef:
-        opened = await self._call("conversations.open", users=user_id)
-        return ChannelRef(opened["channel"]["id"], f"@{user_id}")
+        """The direct-message conversation with ``user_id`` (``conversations.open``, which
+        needs ``im:write``; its id never changes, so it is asked for once). A person Slack
+        will not have messaged (unknown, deactivated, a bot) is a refusal for good that
+        quotes Slack's error."""
+        known = self._ims.get(user_id)
+        if known is not None:
+            return known
+        try:
+            opened = await self._call("conversations.open", users=user_id)
+        except PlatformError as exc:
+            if exc.retryable:
+                raise
+            why = DM_REFUSALS.get(exc.code, "")
+            raise PlatformError(
+                f"Slack refused a direct message to {user_id}: {exc.code or exc}"
+                + (f" ({why})" if why else ""),
+                code=exc.code,
+            ) from exc
+        return self._ims.put(user_id, ChannelRef(opened["channel"]["id"], f"@{user_id}"))
 
     async def answer(self, reply_to: str, text: str, *, public: bool) -> None:
         """Through a request's ``response_url``, or as an ephemeral message in the channel
@@ -371,3 +320,14 @@ class SlackPlatform:
     def parse_mention(self, token: str) -> str | None:
         match = _MENTION.match(token)
         return match.group(1) if match else None
+
+
+def _posted_text(message: dict[str, Any]) -> str:
+    """What :meth:`SlackPlatform.recent_posts` says a message was: a card's title as it was
+    given (its text is the title, escaped; a card begins with its header), else the text as
+    Slack keeps it."""
+    text = str(message.get("text", ""))
+    blocks = message.get("blocks") or [{}]
+    if isinstance(blocks[0], dict) and blocks[0].get("type") == "header":
+        return unescape_text(text)
+    return text

@@ -131,7 +131,8 @@ class SlackPlugin:
         return SlackSettings.from_env(settings.env) is not None
 
     async def mount(self, host: Host) -> SlackMount:
-        from adapters.slack.platform import SlackPlatform, make_client
+        from adapters.slack.platform import SlackPlatform
+        from adapters.slack.webapi import make_client
 
         slack = SlackSettings.from_env(host.settings.env)
         assert slack is not None, "mounted only when configured"
@@ -147,7 +148,7 @@ class SlackPlugin:
                     "`tocsin slack-manifest --url https://your.host` prints the app to create)",
                 )
             ]
-        from adapters.slack.platform import check_token
+        from adapters.slack.webapi import check_token
 
         ok, line = await check_token(
             slack.bot_token, slack.api_url, socket_mode=bool(slack.app_token)

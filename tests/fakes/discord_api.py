@@ -4,11 +4,14 @@ It keeps servers, channels, messages, pins, synced commands and interactions, an
 what Discord refuses: channel names over 100 characters, a topic over 1,024, content over
 2,000, embed limits (title 256, description 4,096, 25 fields, field value 1,024, 6,000 in
 all), more than 5 rows or 5 buttons a row, a ``custom_id`` over 100, an interaction answered
-twice (40060) or later than 3 seconds (10062). Every refusal is also kept in ``rejections``,
-so a test can say that nothing was refused.
+twice (40060) or later than 3 seconds (10062). Direct messages are one channel (type 1) per
+person, as Discord keeps them; a DM Discord would refuse is refused the same way (an unknown
+recipient 50033; the bot itself, or someone who accepts no DMs from the bot, 50007). Every
+refusal is also kept in ``rejections``, so a test can say that nothing was refused.
 
 The gateway speaks HELLO → heartbeat ACK → IDENTIFY → READY → GUILD_CREATE → dispatches,
-honours the intents and shards of each IDENTIFY, closes with 4014 when the Message Content
+honours the intents and shards of each IDENTIFY (events of DMs go to shard 0, their
+messages only with the Direct Messages intent), closes with 4014 when the Message Content
 intent is asked for but not granted, and withholds message content without it, as Discord
 does. discord.py reads a REST body as JSON only when its Content-Type is exactly
 ``application/json``, so every answer sets it so.
@@ -43,6 +46,11 @@ USERS = {BOT_ID: "Tocsin", ALICE: "alice", BOB: "bob"}
 EPHEMERAL = 1 << 6
 MESSAGE_CONTENT = 1 << 15
 INTENT_GUILDS, INTENT_MESSAGES, INTENT_REACTIONS = 1 << 0, 1 << 9, 1 << 10
+INTENT_DM_MESSAGES = 1 << 12
+DM_PERMISSIONS = (1 << 14) | (1 << 15) | (1 << 17) | (1 << 18)
+"""What an interaction in the bot's DM says the app may do: Embed Links, Attach Files,
+Mention Everyone, Use External Emojis."""
+CANNOT_DM = (50007, "Cannot send messages to this user")
 FLAG_MESSAGE_CONTENT = 1 << 19  # GATEWAY_MESSAGE_CONTENT_LIMITED: verified bots have 1 << 18
 DISCORD_EPOCH_MS = 1420070400000
 _serial = itertools.count(1)
@@ -150,6 +158,9 @@ class FakeDiscord:
         self.app_flags = FLAG_MESSAGE_CONTENT if message_content else 0
         self.guild_ids = [GUILD_ID]
         self.channels: dict[int, dict[str, Any]] = {}
+        self.closed_dms: set[int] = set()
+        """People who accept no direct messages from the bot (they share no server with it,
+        or turned DMs from server members off): Discord refuses to post to them."""
         self.messages: dict[int, dict[str, Any]] = {}
         self.pins: dict[int, list[int]] = {}
         self.overwrites: dict[int, dict[int, dict[str, Any]]] = {}
@@ -322,12 +333,14 @@ class FakeDiscord:
         await session.ws.send_json({"op": 0, "t": event, "s": next(self._seq), "d": data})
 
     async def dispatch(self, event: str, data: dict[str, Any], intent: int = 0) -> None:
-        """Send ``event`` to each session on the guild's shard that has ``intent``."""
-        guild_id = int(data.get("guild_id") or GUILD_ID)
+        """Send ``event`` to each session on the guild's shard that has ``intent``; an event
+        of a DM (no guild) to shard 0, as Discord does."""
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
         for session in list(self.sessions):
             if intent and not session.intents & intent:
                 continue
-            if self._on_shard(session, guild_id) and not session.ws.closed:
+            on_shard = self._on_shard(session, guild_id) if guild_id else session.shard[0] == 0
+            if on_shard and not session.ws.closed:
                 sent = data
                 if event.startswith("MESSAGE_") and not session.intents & MESSAGE_CONTENT:
                     sent = self._without_content(data)
@@ -423,15 +436,35 @@ class FakeDiscord:
         return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limits})
 
     async def _dm(self, request: web.Request) -> web.Response:
+        """Open the DM with a person: the same channel every time, as Discord keeps one."""
         recipient = int((await request.json())["recipient_id"])
-        channel_id = snowflake()
-        self.channels[channel_id] = {
-            "id": str(channel_id),
-            "type": 1,
-            "recipients": [user(recipient)],
-            "last_message_id": None,
-        }
-        return _json(self.channels[channel_id])
+        if recipient not in USERS:
+            raise Refused(400, 50033, "Invalid Recipient(s)")
+        if recipient == BOT_ID:
+            raise Refused(400, *CANNOT_DM)
+        found = self.dm_with(recipient)
+        if found is None:
+            channel_id = snowflake()
+            self.channels[channel_id] = {
+                "id": str(channel_id),
+                "type": 1,
+                "recipients": [user(recipient)],
+                "last_message_id": None,
+                "flags": 0,
+            }
+            found = channel_id
+        return _json(self.channels[found])
+
+    def dm_with(self, recipient: int) -> int | None:
+        """The id of the DM channel with ``recipient``, once opened."""
+        return next(
+            (
+                int(c["id"])
+                for c in self.channels.values()
+                if c["type"] == 1 and int(c["recipients"][0]["id"]) == recipient
+            ),
+            None,
+        )
 
     async def _sync(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -576,8 +609,16 @@ class FakeDiscord:
             "flags": body.get("flags") or 0,
             "allowed_mentions": body.get("allowed_mentions"),
         }
+        if self._is_dm(channel_id):  # a DM belongs to no server
+            del message["guild_id"], message["member"]
         self.messages[message_id] = message
         return message
+
+    def _is_dm(self, channel_id: int) -> bool:
+        return self.channels.get(channel_id, {}).get("type") == 1
+
+    def _messages_intent(self, channel_id: int) -> int:
+        return INTENT_DM_MESSAGES if self._is_dm(channel_id) else INTENT_MESSAGES
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         """JSON, or multipart with ``payload_json`` and ``files[n]``."""
@@ -602,11 +643,13 @@ class FakeDiscord:
 
     async def _post(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel"])
-        self.channel(channel_id)
+        channel = self.channel(channel_id)
+        if channel["type"] == 1 and int(channel["recipients"][0]["id"]) in self.closed_dms:
+            raise Refused(403, *CANNOT_DM)
         body = await self._body(request)
         _check_message(body)
         message = self._message(channel_id, BOT_ID, body)
-        await self.dispatch("MESSAGE_CREATE", message, INTENT_MESSAGES)
+        await self.dispatch("MESSAGE_CREATE", message, self._messages_intent(channel_id))
         return _json(message)
 
     async def _edit(self, request: web.Request) -> web.Response:
@@ -620,7 +663,8 @@ class FakeDiscord:
                 message[key] = body[key]
         message["edited_timestamp"] = now_iso()
         message["updates"] = message.get("updates", 0) + 1
-        await self.dispatch("MESSAGE_UPDATE", message, INTENT_MESSAGES)
+        intent = self._messages_intent(int(message["channel_id"]))
+        await self.dispatch("MESSAGE_UPDATE", message, intent)
         return _json(message)
 
     async def _pin(self, request: web.Request) -> web.Response:
@@ -724,6 +768,17 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": 10 * 1024 * 1024,
         }
+        if self._is_dm(channel_id):
+            # In the bot's DM: no server, the person as a user (not a member), the channel
+            # partial (no recipients), context 1 (BOT_DM), a guild install's owner "0".
+            for key in ("guild_id", "member", "guild_locale"):
+                del payload[key]
+            dm = self.channels[channel_id]
+            payload["channel"] = {k: dm[k] for k in ("id", "type", "last_message_id", "flags")}
+            payload["user"] = user(who)
+            payload["app_permissions"] = str(DM_PERMISSIONS)
+            payload["authorizing_integration_owners"] = {"0": "0"}
+            payload["context"] = 1
         if message is not None:
             payload["message"] = message
         record = Interaction(interaction_id, payload["token"], payload, time.monotonic())

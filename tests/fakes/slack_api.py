@@ -1,8 +1,10 @@
 """A fake of Slack's Web API on 127.0.0.1, strict where Tocsin could go wrong.
 
-It keeps channels, members, messages, pins, modals, files and response_url answers;
-enforces channel-name rules and ``name_taken``; validates the Block Kit limits Tocsin
-could break; and can answer 429 with ``Retry-After``. Arguments are read from the query
+It keeps channels, direct messages, members, messages, pins, modals, files and response_url
+answers; enforces channel-name rules and ``name_taken``; validates the Block Kit limits
+Tocsin could break; refuses what Slack refuses a direct message to (an unknown user, a
+deactivated one, a bot); given ``scopes``, refuses a call whose scope the app lacks
+(``missing_scope``); and can answer 429 with ``Retry-After``. Arguments are read from the query
 string, a form body or a JSON body alike, as slack-sdk uses all three.
 
 :meth:`FakeSlack.fault` makes chosen calls fail the ways a real platform does: a 5xx whose
@@ -17,7 +19,7 @@ import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any
@@ -35,8 +37,9 @@ _NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 
 
 class Refused(Exception):
-    def __init__(self, error: str) -> None:
+    def __init__(self, error: str, **more: str) -> None:
         self.error = error
+        self.more = more
 
 
 Predicate = Callable[[str, dict[str, Any]], bool]
@@ -54,9 +57,23 @@ class Message:
     updates: int = 0
 
 
+SCOPE_OF = {"conversations.open": "im:write"}
+"""The scope a method needs whatever it is called on (only those Tocsin must ask for)."""
+HISTORY_SCOPE = {"im": "im:history", "channel": "channels:history"}
+"""``conversations.history`` needs the scope of the kind of conversation it reads."""
+
+
 class FakeSlack:
-    def __init__(self) -> None:
+    def __init__(self, scopes: Iterable[str] | None = None) -> None:
+        self.scopes = set(scopes) if scopes is not None else None
+        """The bot token's scopes; ``None``: every scope (nothing refused for want of one)."""
         self.channels: dict[str, dict[str, Any]] = {}
+        self.ims: dict[str, dict[str, Any]] = {}
+        """Direct-message conversations (``D…``) by id: one per person, opened by
+        ``conversations.open``; ``conversations.list`` of channels never shows them."""
+        self.bots = {BOT_USER, "UOTHERBOT"}
+        self.disabled: set[str] = set()
+        """Deactivated people: Slack refuses to open a direct message with them."""
         self.members: dict[str, set[str]] = defaultdict(set)
         self.messages: list[Message] = []
         self.ephemeral: list[dict[str, Any]] = []
@@ -65,7 +82,13 @@ class FakeSlack:
         self.files: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
         self.calls: list[str] = []
-        self.users = {"U1ALICE": "alice", "U2BOB": "bob", "U3CAROL": "carol"}
+        self.users = {
+            "U1ALICE": "alice",
+            "U2BOB": "bob",
+            "U3CAROL": "carol",
+            "UOTHERBOT": "otherbot",
+            BOT_USER: "tocsin",
+        }
         self.rate_limited: dict[str, int] = {}
         self._ids = count(1)
         self._uploads: dict[str, dict[str, Any]] = {}
@@ -117,6 +140,10 @@ class FakeSlack:
 
     def in_channel(self, channel_id: str) -> list[Message]:
         return [m for m in self.messages if m.channel == channel_id]
+
+    def im_with(self, user: str) -> str | None:
+        """The id of the direct-message conversation with ``user``, once opened."""
+        return next((c["id"] for c in self.ims.values() if c["user"] == user), None)
 
     def limit_next(self, method: str, retry_after: int = 1) -> None:
         """Answer the next call of ``method`` with 429 and ``Retry-After``."""
@@ -216,9 +243,10 @@ class FakeSlack:
 
         async def work() -> web.Response:
             try:
+                self._scoped(method, args)
                 result = handler(args)
             except Refused as refused:
-                return web.json_response({"ok": False, "error": refused.error})
+                return web.json_response({"ok": False, "error": refused.error, **refused.more})
             return web.json_response({"ok": True, **result})
 
         return await self._faulted(method, args, work)
@@ -238,11 +266,23 @@ class FakeSlack:
 
         return await self._faulted("response_url", answer, work)
 
+    def _scoped(self, method: str, args: dict[str, Any]) -> None:
+        """Refuse a call whose scope the token lacks, as Slack does (``missing_scope``,
+        saying which scope was ``needed``)."""
+        needed = SCOPE_OF.get(method)
+        if method == "conversations.history":
+            kind = "im" if str(args.get("channel", "")) in self.ims else "channel"
+            needed = HISTORY_SCOPE[kind]
+        if self.scopes is not None and needed is not None and needed not in self.scopes:
+            raise Refused("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
+
     # methods
     def _existing(self, channel_id: str) -> dict[str, Any]:
-        if channel_id not in self.channels:
+        """A channel or a direct-message conversation, by id."""
+        found = self.channels.get(channel_id) or self.ims.get(channel_id)
+        if found is None:
             raise Refused("channel_not_found")
-        return self.channels[channel_id]
+        return found
 
     def m_auth_test(self, _args: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -300,7 +340,7 @@ class FakeSlack:
         """Newest first, after ``oldest``, at most ``limit`` (Slack now allows 15); only
         where the bot is a member (direct messages aside)."""
         channel = self._existing(args["channel"])["id"]
-        if not channel.startswith("D") and BOT_USER not in self.members[channel]:
+        if channel not in self.ims and BOT_USER not in self.members[channel]:
             raise Refused("not_in_channel")
         oldest = float(args.get("oldest") or 0)
         limit = min(int(args.get("limit") or 15), 15)
@@ -322,8 +362,23 @@ class FakeSlack:
         }
 
     def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        channel_id = f"D{args['users']}"
-        self.channels.setdefault(channel_id, {"id": channel_id, "name": channel_id})
+        """The one direct-message conversation with a person: the same id every time."""
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            raise Refused("users_list_not_supplied")
+        if len(users) > 1:
+            raise Refused("invalid_arguments")  # a group DM: Tocsin never opens one
+        (user,) = users
+        if user not in self.users:
+            raise Refused("user_not_found")
+        if user in self.bots:
+            raise Refused("cannot_dm_bot")
+        if user in self.disabled:
+            raise Refused("user_disabled")
+        channel_id = self.im_with(user)
+        if channel_id is None:
+            channel_id = f"D{next(self._ids):08d}"
+            self.ims[channel_id] = {"id": channel_id, "is_im": True, "user": user}
         return {"channel": {"id": channel_id}}
 
     def m_conversations_archive(self, args: dict[str, Any]) -> dict[str, Any]:
