@@ -152,6 +152,22 @@ async def test_a_page_escalates_and_its_dm_button_acknowledges(paging: Paging) -
     assert len(said(fake, room, "📟 Paged")) == 2
 
 
+async def test_nobody_acknowledging_is_said_in_the_channel_and_the_announce_channel(
+    paging: Paging,
+) -> None:
+    rig, fake = paging.rig, paging.rig.fake
+    await rig.slash("declare", title="Checkout is down", severity="1")
+    for _ in range(4):  # level 1 now; then level 2, round 2 (repeat = 1), and nobody
+        await paging.later(5 * 60)
+    room = int(rig.room()["id"])
+    assert len(dm(fake, BOB)) == 2 and len(dm(fake, ALICE)) == 2
+    (nobody,) = said(fake, room, "🔕")
+    assert "**Nobody acknowledged INC-1** after 2 rounds of the default escalation" in nobody
+    assert f"<@{ALICE}>, find someone: `/incident escalate` pages again" in nobody
+    assert said(fake, ANNOUNCE_ID, "🔕") == [nobody]
+    assert (await rig.core.wiring.views.full(1)).incident.paging == "exhausted"
+
+
 async def answered(record: Interaction) -> None:
     await asyncio.wait_for(record.answered.wait(), 15)
 

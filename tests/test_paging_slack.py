@@ -195,6 +195,25 @@ async def test_a_page_escalates_and_its_dm_button_acknowledges(paging: Paging) -
     assert rig.fake.im_with("U1ALICE") is None
 
 
+async def test_nobody_acknowledging_is_said_in_the_channel_and_the_announce_channel(
+    paging: Paging,
+) -> None:
+    rig = paging.rig
+    await declared(paging)
+    for _ in range(4):  # round 2 (repeat = 1), then the step that finds nobody acknowledged
+        await paging.later(5 * 60)
+    assert len(paging.dm("U2BOB")) == 2 and len(paging.dm("U3CAROL")) == 2
+    assert len(paging.said("📟 Paged level 1 (round 2)")) == 1
+    (nobody,) = paging.said("🔕")
+    assert "*Nobody acknowledged INC-1* after 2 rounds of the default escalation policy" in nobody
+    assert "<@U1ALICE>, find someone: `/incident escalate` pages again from level 1." in nobody
+    announced = [m.text for m in rig.fake.in_channel("C0ANNOUNCE") if m.text.startswith("🔕")]
+    assert announced == [nobody]
+    await paging.later(60 * 60)
+    assert len(paging.dm("U2BOB")) == 2 and len(paging.dm("U3CAROL")) == 2
+    assert (await rig.core.wiring.views.full(1)).incident.paging == "exhausted"
+
+
 async def test_pages_escalate_and_snooze_through_the_app(paging: Paging) -> None:
     rig = paging.rig
     await declared(paging)
