@@ -210,9 +210,13 @@ async def test_a_page_sent_before_a_restart_is_acknowledged_after_it(
         edited = fake.messages[int(page["id"])]
         assert edited["updates"] == 1 and edited["components"] == []
         assert "Acknowledged by Bob" in edited["embeds"][0]["description"]
+        pending = await jobs.of(core.sessions, "incident:1")
+        assert [j.kind for j in pending] == ["incident.ack_timeout"]
         await later(core, clock, 29 * 60, lambda: _settle(core, bot))
         assert not dm(fake, ALICE), "level 2 was never paged"
         assert len(dm(fake, BOB)) == 1
+        room = int(Rig(fake, core, bot).room()["id"])
+        assert len(said(fake, room, "📟 Paged")) == 1
     finally:
         await bot.close()
         await core.aclose()

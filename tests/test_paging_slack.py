@@ -195,6 +195,19 @@ async def test_a_page_escalates_and_its_dm_button_acknowledges(paging: Paging) -
     assert rig.fake.im_with("U1ALICE") is None
 
 
+async def test_a_page_waits_for_the_incident_channel_to_link_it(paging: Paging) -> None:
+    """Slack fails the channel's creation once: the declare is tried again a second later,
+    and Bob's page, which was ready first, waits for the channel rather than go without."""
+    rig = paging.rig
+    creating = rig.fake.fault(lambda method, _args: method == "conversations.create", "5xx")
+    assert await rig.command("declare Checkout is down --sev 1") == 200
+    await paging.later(20)
+    assert creating.hits == 1
+    (page,) = paging.dm("U2BOB")
+    assert f"Channel: <#{rig.room()['id']}>" in shown(page)
+    assert len(paging.said("📟 Paged level 1")) == 1
+
+
 async def test_nobody_acknowledging_is_said_in_the_channel_and_the_announce_channel(
     paging: Paging,
 ) -> None:
