@@ -130,6 +130,7 @@ _REPORT: dict[str, Any] = {
     "people": [],
     "unreachable": [],
     "nobody": [],
+    "failed": [],
 }
 
 
@@ -156,10 +157,17 @@ class SendPages:
         if not channel_ready and now - fell_due < CHANNEL_WAIT and _open(view.incident):
             raise Later("the incident's channel is being set up", retry_after=1)
         ids = [int(i) for i in run.payload.get("pages", [])]
-        for page in await _load(w, ids):
+        pages = await _load(w, ids)
+        for page in pages:
             await run.step(f"page:{page.id}", partial(self._send, run, view, page))
         report = run.payload.get("report")
         if isinstance(report, dict):
+            # A page the platform refused (sent with the report: the incident's platform)
+            # is told like someone with no id: the channel must not think they were paged.
+            refused = [p for p in pages if p.status == paging.FAILED]
+            report = report | {
+                "failed": [{"name": p.person_name, "error": p.error} for p in refused]
+            }
             binding = view.binding(platform.name)
             if binding is None:
                 if now - fell_due < REPORT_WAIT and _open(view.incident):

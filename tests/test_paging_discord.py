@@ -168,6 +168,25 @@ async def test_nobody_acknowledging_is_said_in_the_channel_and_the_announce_chan
     assert (await rig.core.wiring.views.full(1)).incident.paging == "exhausted"
 
 
+async def test_a_page_discord_refuses_is_said_in_the_channel(paging: Paging) -> None:
+    """Bob accepts no DMs from the bot: Discord refuses his page for good. The channel is
+    told, with Discord's reason, and the next level is paged on time."""
+    rig, fake = paging.rig, paging.rig.fake
+    fake.closed_dms.add(BOB)
+    await rig.slash("declare", title="Checkout is down", severity="1")
+    await paging.later(4)
+    room = int(rig.room()["id"])
+    (level1,) = said(fake, room, "📟 Paged level 1")
+    assert "⚠️ Bob could not be paged: Discord refused posting the card in @bob: " in level1
+    assert "Cannot send messages to this user (50007: " in level1
+    assert not dm(fake, BOB)
+    await paging.later(5 * 60)
+    assert len(dm(fake, ALICE)) == 1
+    (refused,) = fake.rejections  # the page refused: what the test is about
+    assert refused.endswith("Cannot send messages to this user")
+    fake.rejections.clear()
+
+
 async def answered(record: Interaction) -> None:
     await asyncio.wait_for(record.answered.wait(), 15)
 

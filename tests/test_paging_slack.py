@@ -208,6 +208,20 @@ async def test_a_page_waits_for_the_incident_channel_to_link_it(paging: Paging) 
     assert len(paging.said("📟 Paged level 1")) == 1
 
 
+async def test_a_page_slack_refuses_is_said_in_the_channel(paging: Paging) -> None:
+    """Bob's account is deactivated: Slack will not open a DM with him. The channel is told,
+    with Slack's reason, and the next level is paged on time."""
+    rig = paging.rig
+    rig.fake.disabled.add("U2BOB")
+    await declared(paging)
+    (level1,) = paging.said("📟 Paged level 1")
+    assert "⚠️ Bob could not be paged: Slack refused a direct message to U2BOB: " in level1
+    assert "(their Slack account is deactivated)" in level1
+    assert not paging.dm("U2BOB")
+    await paging.later(5 * 60)
+    assert len(paging.dm("U3CAROL")) == 1
+
+
 async def test_nobody_acknowledging_is_said_in_the_channel_and_the_announce_channel(
     paging: Paging,
 ) -> None:
