@@ -187,6 +187,30 @@ async def test_a_page_discord_refuses_is_said_in_the_channel(paging: Paging) -> 
     fake.rejections.clear()
 
 
+async def test_pages_escalate_and_snooze_as_application_commands(paging: Paging) -> None:
+    rig, fake = paging.rig, paging.rig.fake
+    await rig.slash("declare", title="Checkout is down", severity="1")
+    await paging.later(4)
+    room = int(rig.room()["id"])
+    refused = await rig.slash("snooze", duration="30m", channel=room)
+    assert refused.ephemeral and "INC-1 is not acknowledged" in refused.texts()[0]
+    escalated = await rig.slash("escalate", reason="the on-call is on a plane", channel=room)
+    assert not escalated.ephemeral
+    assert "**INC-1** escalated: paging level 2 now." in escalated.texts()[0]
+    await paging.later(4)
+    assert len(dm(fake, ALICE)) == 1, "level 2 without waiting its 5 minutes"
+    listed = (await rig.slash("pages", channel=room)).texts()[0]
+    assert "level 1 · Bob on discord · sent" in listed
+    assert "level 2 · Alice on discord · sent" in listed
+    assert "level 2 · Dave · unreachable: no id on discord in tocsin.toml" in listed
+    await rig.slash("ack", who=BOB, channel=room)
+    snoozed = await rig.slash("snooze", who=BOB, duration="30m", channel=room)
+    assert "**INC-1** snoozed for 30 minutes" in snoozed.texts()[0]
+    for page in dm(fake, BOB) + dm(fake, ALICE):
+        assert page["components"] == []
+        assert "Acknowledged by Bob" in page["embeds"][0]["description"]
+
+
 async def answered(record: Interaction) -> None:
     await asyncio.wait_for(record.answered.wait(), 15)
 
