@@ -273,7 +273,9 @@ async def test_pages_escalate_and_snooze_through_the_app(paging: Paging) -> None
 
 async def test_a_page_whose_answer_slack_lost_is_found_not_sent_again(paging: Paging) -> None:
     """Slack posted Carol's page but its answer never came: the retry reads her DM
-    (``im:history``), finds the page by its title, and keeps it."""
+    (``im:history``), finds the page by its title, and keeps it. (The look-up asks Slack for
+    posts since the page was made, by the manual clock, which starts in the past: the
+    fake stamps posts with the real time.)"""
     rig = paging.rig
     await declared(paging)
     assert rig.core.worker is not None
