@@ -175,6 +175,7 @@ def report(**more: object) -> dict[str, object]:
         "people": [],
         "unreachable": [HOSTILE],
         "nobody": [HOSTILE],
+        "failed": [{"name": HOSTILE, "error": HOSTILE}],
     }
     return base | more
 
