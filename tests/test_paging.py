@@ -416,3 +416,61 @@ async def test_a_page_the_platform_refuses_is_recorded_failed_with_its_reason(
     events = (await chat.core.wiring.views.full(1)).events
     assert any(e.kind == "page" and e.detail == "failed" for e in events)
     assert said(platform, room, "📟 Paged level 2")
+
+
+async def test_escalate_after_nobody_acknowledged_starts_again_from_level_1(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await later(chat, 9 * 5 * 60 + 4)
+    assert (await incident(chat)).paging == "exhausted"
+    reply = await chat.run("escalate", who="erin", channel=room)
+    assert "paging level 1 now" in reply.text
+    await later(chat, 4)
+    found = await incident(chat)
+    assert (found.paging, found.page_cycle, found.page_level) == ("active", 2, 1)
+
+
+async def test_escalate_and_snooze_are_refused_in_words_where_they_cannot_apply(
+    paged: Chat,
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await chat.run("resolve fixed", who="erin", channel=room)
+    reply = await chat.run("escalate", channel=room)
+    assert "is resolved: there is no one left to page" in reply.text
+    await chat.run("declare Minor thing --sev 2", who="erin")
+    await later(chat, 4)
+    await chat.run("ack INC-2", who="bob")
+    reply = await chat.run("snooze 1h INC-2")
+    assert "SEV2 has no ack timeout" in reply.text
+    reply = await chat.run("snooze 2d INC-2")
+    assert "SEV2 has no ack timeout" in reply.text or "at most 1 day" in reply.text
+
+
+async def test_raising_the_severity_of_an_unacknowledged_incident_starts_paging(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat, "declare Slow reports --sev 3")
+    assert (await incident(chat)).paging is None
+    await chat.run("sev 1 it is spreading", who="erin", channel=room)
+    await later(chat, 4)
+    assert (await incident(chat)).paging == "active"
+    assert said(platform, room, "📟 Paged level 1")
+
+
+async def test_no_policy_means_escalate_says_what_to_add(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    settings = Settings(database_url=database_url)
+    chat = Chat(await open_core(settings, {platform.name: platform}, clock=clock), platform, clock)
+    try:
+        room = await declared(chat)
+        assert (await incident(chat)).paging is None, "a fresh install pages nobody"
+        reply = await chat.run("escalate", channel=room)
+        assert "no escalation policy pages for SEV1: add" in reply.text
+        assert "policies.default" in reply.text
+    finally:
+        await chat.core.aclose()
