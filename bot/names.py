@@ -100,7 +100,7 @@ def schedule(typed: str, schedules: Iterable[str]) -> str:
     if not known:
         raise UserError(
             "no on-call schedules are set up: add a [schedules.<name>] table to tocsin.toml "
-            "(tocsin.example.toml has one) and restart Tocsin."
+            "(tocsin.example.toml has one)."
         )
     return configured(typed, known, "schedule")
 
