@@ -190,3 +190,12 @@ def test_oncall_alone_says_what_it_takes(folder: Path) -> None:
     result = tocsin_inline("oncall", cwd=folder, env=tocsin_env(UNUSED))
     assert result.returncode == 2
     assert "tocsin oncall ical <schedule>" in result.stderr
+
+
+def test_the_example_config_prints_its_schedule(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "tocsin.example.toml"
+    env = tocsin_env(UNUSED, TOCSIN_CONFIG=str(example))
+    result = tocsin_inline("oncall", "ical", "primary", "--days", "14", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    names = {e.summary for e in events(result.stdout)}
+    assert names == {"On call: primary — Alice Liddell", "On call: primary — Bob Marley"}
