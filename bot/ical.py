@@ -28,8 +28,6 @@ if TYPE_CHECKING:
     from bot.settings import Settings
 
 PRODID = "-//Tocsin//On-call schedules//EN"
-MAX_DAYS = 366
-DEFAULT_DAYS = 28
 
 
 def calendar(
@@ -37,7 +35,7 @@ def calendar(
     schedule: Schedule,
     people: Mapping[str, Person],
     since: datetime,
-    days: int = DEFAULT_DAYS,
+    days: int = 28,
 ) -> bytes:
     """The shifts of ``name`` that overlap ``since`` … ``since + days``, as iCalendar."""
     title = f"On call: {name}"
@@ -49,11 +47,8 @@ def calendar(
     cal.add("name", title)
     cal.add("x-wr-calname", title)
     cal.add("x-wr-timezone", schedule.timezone)
-    names = [_name(member, people) for member in schedule.members]
-    rotation = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-    turns = f"{rotation} take{'s' if len(names) == 1 else ''} turns of " + spoken_duration(
-        schedule.shift
-    )
+    rotation = ", ".join(_name(member, people) for member in schedule.members)
+    turns = f"turns of {spoken_duration(schedule.shift)}, in this order: {rotation}"
     for turn in shifts(name, schedule, since, since + timedelta(days=days)):
         cal.add_component(_event(turn, schedule, people, since, turns))
     return bytes(cal.to_ical())
@@ -71,8 +66,8 @@ def _event(
     event.add("summary", f"On call: {turn.schedule} — {who}")
     event.add(
         "description",
-        f"{who} is on call for {turn.schedule}: {turns}, handing over on the "
-        f"{schedule.timezone} clock.",
+        f"{who} is on call for {turn.schedule}. The schedule has {turns}; handoffs are on "
+        f"the {schedule.timezone} clock.",
     )
     event.add("transp", "TRANSPARENT")  # being on call does not make anyone busy
     return event

@@ -131,6 +131,12 @@ def test_the_default_window_is_four_weeks_from_now(folder: Path) -> None:
     assert len(made) in (4, 5)
     cal = Calendar.from_ical(result.stdout)
     assert str(cal["x-wr-calname"]) == "On call: primary"
+    (event, *_rest) = cal.walk("VEVENT")
+    assert str(event["description"]).endswith(
+        "The schedule has turns of 1 week, in this order: Alice Liddell, Bob, Carol; handoffs "
+        "are on the Europe/Berlin clock."
+    )
+    assert str(event["transp"]) == "TRANSPARENT"
 
 
 def test_a_12_hour_new_york_schedule_hands_over_at_8_and_20_eastern(folder: Path) -> None:

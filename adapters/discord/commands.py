@@ -1,8 +1,9 @@
 """Discord's app-command tree, drawn from the command registry: one guild-only group per
 root (``/incident``, ``/oncall``), one subcommand per command (two words: a subgroup), one
 typed option per argument. Severities, statuses, roles and fixed choices are choices;
-services, schedules and incidents autocomplete; a command that acts on an incident takes it as an
-``incident`` option. Every callback hands (interaction, root, path, options) to one handler.
+services, schedules and incidents autocomplete; a command that acts on an incident takes it
+as an ``incident`` option. Every callback hands (interaction, root, path, options) to one
+handler.
 """
 
 from __future__ import annotations
