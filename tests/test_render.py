@@ -13,8 +13,8 @@ from bot.config import TocsinConfig
 from bot.durations import clock_duration, parse_duration, spoken_duration, spoken_every
 from bot.identity import Directory, Person
 from bot.lifecycle import Status
-from bot.pager import Paged
 from bot.oncall import Standing
+from bot.pager import Paged
 from bot.presenter import STATUS_ICONS, Presenter
 from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich
 from bot.views import IncidentView
