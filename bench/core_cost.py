@@ -1,12 +1,14 @@
 """What one command costs the core: SQL statements, connections taken from the pool, and
 time, through the dispatcher with the recording platform, on SQLite and PostgreSQL.
 
-    python -m bench.core_cost [--repeat 30] [--events 10000] [--postgres URL]
+    python -m bench.core_cost [--repeat 30] [--events 10000] [--postgres URL] [--paging]
 
 Counts everything a command causes, its effects included (the worker is waited for), so
 the figures before and after a change of shape compare like with like. The second table
 shows whether a change costs more on an incident with a long timeline: a note, an ack and
 a status update at 10 and at ``--events`` timeline events (target: within 1.5×).
+``--paging`` declares incidents of a severity that pages one person (its first level's
+page and the channel's report are in the declare; the ack stops it and redraws the page).
 """
 
 from __future__ import annotations
@@ -116,9 +118,24 @@ async def fill_timeline(core: Core, number: int, count: int, at: datetime) -> No
             await conn.execute(insert(TimelineEvent), rows[start : start + 1000])
 
 
-async def one_backend(url: str, repeat: int, events: int) -> None:
+PAGING = """
+[people.alice]
+name = "Alice"
+fake = "alice"
+[people.bob]
+name = "Bob"
+fake = "bob"
+[policies.default]
+[[policies.default.levels]]
+targets = ["person:bob"]
+escalate_after = "5m"
+"""
+
+
+async def one_backend(url: str, repeat: int, events: int, config: Path | None = None) -> None:
     platform, clock = RecordingPlatform(), ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
-    core = await open_core(Settings(database_url=url), {platform.name: platform}, clock=clock)
+    settings = Settings(database_url=url, config_path=config)
+    core = await open_core(settings, {platform.name: platform}, clock=clock)
     bench = Bench(core, platform, clock)
     try:
         declared = 0
@@ -128,7 +145,8 @@ async def one_backend(url: str, repeat: int, events: int) -> None:
             await bench.run(f"declare Bench incident {i} --sev 2")
             declared += 1
 
-        print(f"\n{make_url(url).get_backend_name()}: per command, effects included")
+        paging = " (SEV2 pages one person)" if config else ""
+        print(f"\n{make_url(url).get_backend_name()}{paging}: per command, effects included")
         print(f"{'command':>10} | {'statements':>10} | {'connections':>11} | {'median ms':>9}")
         figures = {"declare": await bench.measure(declare, repeat)}
         rooms = [bench.room(n) for n in range(1, declared + 1)]
@@ -164,11 +182,18 @@ async def one_backend(url: str, repeat: int, events: int) -> None:
         await core.aclose()
 
 
-async def main(repeat: int, events: int, postgres: str | None) -> None:
+async def main(repeat: int, events: int, postgres: str | None, paging: bool) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        await one_backend(f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", repeat, events)
-    if postgres:
-        await with_postgres_database(postgres, lambda url: one_backend(url, repeat, events))
+        config = None
+        if paging:
+            config = Path(folder) / "tocsin.toml"
+            config.write_text(PAGING)
+        url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+        await one_backend(url, repeat, events, config)
+        if postgres:
+            await with_postgres_database(
+                postgres, lambda url: one_backend(url, repeat, events, config)
+            )
 
 
 async def with_postgres_database(url: str, work: Callable[[str], Awaitable[None]]) -> None:
@@ -192,5 +217,6 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--events", type=int, default=10000)
     parser.add_argument("--postgres", default=POSTGRES, help="'' to skip PostgreSQL")
+    parser.add_argument("--paging", action="store_true", help="a severity that pages")
     args = parser.parse_args()
-    asyncio.run(main(args.repeat, args.events, args.postgres or None))
+    asyncio.run(main(args.repeat, args.events, args.postgres or None, args.paging))

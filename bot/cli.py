@@ -1,5 +1,5 @@
-"""``tocsin``: run, migrate, declare, export, check-config, --version, and what each
-platform plugin adds (``shell``, ``slack-manifest``, ``discord-invite``).
+"""``tocsin``: run, migrate, declare, export, check-config, oncall ical, --version, and what
+each platform plugin adds (``shell``, ``slack-manifest``, ``discord-invite``).
 
 Everything heavy is imported when a command needs it, so ``tocsin --version`` answers at
 once and ``tocsin shell`` imports no chat platform's SDK.
@@ -64,6 +64,20 @@ def _parser(
         "--output", "-o", type=Path, help="write to this file ('-': standard output, the default)"
     )
     sub.add_parser("check-config", help="explain what is wrong with the configuration, if anything")
+    oncall = sub.add_parser("oncall", help="on-call schedules").add_subparsers(
+        dest="oncall", metavar="COMMAND"
+    )
+    ical = oncall.add_parser(
+        "ical", help="print a schedule's shifts as an iCalendar file, for calendar apps"
+    )
+    ical.add_argument("schedule", help="the schedule's name, as under [schedules] in tocsin.toml")
+    ical.add_argument(
+        "--days",
+        type=days_argument,
+        default=28,
+        metavar="N",
+        help="the shifts from now to this many days ahead (1 to 366, default 28)",
+    )
     handlers: dict[str, CliCommand] = {}
     for plugin in plugins.values():
         handlers.update(plugin.add_commands(sub))
@@ -165,6 +179,10 @@ async def _main(
         return await _declare(args, settings, plugins)
     elif args.command == "export":
         return await _export(args, settings)
+    elif args.command == "oncall":
+        from bot.ical import command
+
+        return command(args, settings, plugins)
     return 0
 
 
@@ -374,6 +392,15 @@ def person_argument(value: str) -> str:
         return names.person(value)
     except UserError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def days_argument(value: str) -> int:
+    """``--days``: a whole number of days, 1 to 366."""
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 366:
+        raise argparse.ArgumentTypeError(
+            f"{value[:40]!r} is not a number of days: give a whole number from 1 to 366"
+        )
+    return int(value)
 
 
 def channel_argument(value: str) -> str:

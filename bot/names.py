@@ -14,6 +14,8 @@
   taken for an answer, even an unambiguous one, because what these commands do is public
   (an announcement, the timeline) and a later role or service would change what the same
   abbreviation meant.
+- A **schedule** (``/oncall <schedule>``, ``tocsin oncall ical <schedule>``) likewise; with
+  none configured, the refusal says how to add one.
 """
 
 from __future__ import annotations
@@ -90,6 +92,17 @@ def configured(typed: str, known: Iterable[str], what: str) -> str:
     raise UserError(
         f"there is no {what} '{shown(word)}'.{hint} The {what}s are: {', '.join(names)}."
     )
+
+
+def schedule(typed: str, schedules: Iterable[str]) -> str:
+    """The configured on-call schedule ``typed`` names (see :func:`configured`)."""
+    known = list(schedules)
+    if not known:
+        raise UserError(
+            "no on-call schedules are set up: add a [schedules.<name>] table to tocsin.toml "
+            "(tocsin.example.toml has one)."
+        )
+    return configured(typed, known, "schedule")
 
 
 def suggestions(word: str, names: Iterable[str], most: int = 3) -> list[str]:

@@ -281,7 +281,11 @@ def due(w: Wiring, incident: Incident, step: int) -> tuple[tuple[str, Policy], i
     if (round_, level) <= (incident.page_round, incident.page_level):
         return None
     found = policy_of(w, incident)
-    return (found, round_, level) if found is not None else None
+    if found is None:
+        return None
+    if level > len(found[1].levels):  # the policy lost levels since (a new tocsin.toml)
+        level = 0
+    return found, round_, level
 
 
 def targets(w: Wiring, level: Level, now: datetime) -> tuple[list[Target], list[str]]:

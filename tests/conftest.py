@@ -8,6 +8,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -234,6 +235,20 @@ class Chat:
             for c in self.platform.channels.values()
             if c.name.startswith(f"inc-{number}-") or c.name == f"inc-{number}"
         )
+
+
+@asynccontextmanager
+async def configured(
+    config: str, database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> AsyncIterator[Chat]:
+    """A core whose ``tocsin.toml`` is ``config``, driven as chat; closed after."""
+    (tmp_path / "tocsin.toml").write_text(config)
+    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
+    core = await open_core(settings, {platform.name: platform}, clock=clock)
+    try:
+        yield Chat(core, platform, clock)
+    finally:
+        await core.aclose()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from bot.testing import RecordingPlatform
 from storage import jobs
 from storage.models import Incident, Job, Page
-from tests.conftest import Chat
+from tests.conftest import Chat, configured
 
 CONFIG = """
 [people.alice]
@@ -71,13 +71,8 @@ escalate_after = "5m"
 async def paged(
     database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
 ) -> AsyncIterator[Chat]:
-    (tmp_path / "tocsin.toml").write_text(CONFIG)
-    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
-    core = await open_core(settings, {platform.name: platform}, clock=clock)
-    try:
-        yield Chat(core, platform, clock)
-    finally:
-        await core.aclose()
+    async with configured(CONFIG, database_url, tmp_path, platform, clock) as chat:
+        yield chat
 
 
 async def later(chat: Chat, seconds: float) -> None:
@@ -104,6 +99,11 @@ def pages_to(platform: RecordingPlatform, who: str) -> list[str]:
     return [p.card.title for p in platform.pages(who) if p.card]
 
 
+def on_call_now(platform: RecordingPlatform) -> str:
+    """Who primary's level 1 paged (the rotation's week decides)."""
+    return "alice" if pages_to(platform, "alice") else "bob"
+
+
 def said(platform: RecordingPlatform, room: ChannelRef, start: str) -> list[str]:
     return [t for t in platform.texts(room.id) if t.startswith(start)]
 
@@ -126,7 +126,7 @@ async def test_levels_then_rounds_then_nobody_acknowledged(
     chat = paged
     room = await declared(chat)
     # Level 1 at once: whoever is on call in primary (alice, the first week's… see below)
-    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    on_call = on_call_now(platform)
     assert pages_to(platform, on_call) == ["📟 INC-1 · Checkout down"]
     (page,) = platform.pages(on_call)
     assert page.card is not None and [b.action for b in page.card.buttons] == ["ack"]
@@ -203,7 +203,7 @@ async def test_the_ack_timeout_pages_again_from_level_1_and_snooze_delays_it(
 ) -> None:
     chat = paged
     room = await declared(chat)
-    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    on_call = on_call_now(platform)
     await chat.run("ack", who=on_call, channel=room)
     reply = await chat.run("snooze 1h", who=on_call, channel=room)
     assert "snoozed for 1 hour" in reply.text
@@ -264,7 +264,7 @@ async def test_resolve_stops_every_page_and_reminder(
     await later(chat, 2 * 60 * 60)
     assert not pages_to(platform, "carol")
     assert await jobs.of(chat.core.sessions, "incident:1") == []
-    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    on_call = on_call_now(platform)
     (page,) = platform.pages(on_call)
     assert page.card is not None and page.card.buttons == ()
     assert "is resolved" in page.card.body
@@ -334,7 +334,7 @@ async def test_a_step_run_again_pages_once(paged: Chat, platform: RecordingPlatf
     the incident has moved past it."""
     chat = paged
     await declared(chat)
-    on_call = "alice" if pages_to(platform, "alice") else "bob"
+    on_call = on_call_now(platform)
     async with chat.core.sessions() as session, session.begin():
         await session.exec(
             update(Job)
@@ -416,3 +416,61 @@ async def test_a_page_the_platform_refuses_is_recorded_failed_with_its_reason(
     events = (await chat.core.wiring.views.full(1)).events
     assert any(e.kind == "page" and e.detail == "failed" for e in events)
     assert said(platform, room, "📟 Paged level 2")
+
+
+async def test_escalate_after_nobody_acknowledged_starts_again_from_level_1(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await later(chat, 9 * 5 * 60 + 4)
+    assert (await incident(chat)).paging == "exhausted"
+    reply = await chat.run("escalate", who="erin", channel=room)
+    assert "paging level 1 now" in reply.text
+    await later(chat, 4)
+    found = await incident(chat)
+    assert (found.paging, found.page_cycle, found.page_level) == ("active", 2, 1)
+
+
+async def test_escalate_and_snooze_are_refused_in_words_where_they_cannot_apply(
+    paged: Chat,
+) -> None:
+    chat = paged
+    room = await declared(chat)
+    await chat.run("resolve fixed", who="erin", channel=room)
+    reply = await chat.run("escalate", channel=room)
+    assert "is resolved: there is no one left to page" in reply.text
+    await chat.run("declare Minor thing --sev 2", who="erin")
+    await later(chat, 4)
+    await chat.run("ack INC-2", who="bob")
+    reply = await chat.run("snooze 1h INC-2")
+    assert "SEV2 has no ack timeout" in reply.text
+    reply = await chat.run("snooze 2d INC-2")
+    assert "SEV2 has no ack timeout" in reply.text or "at most 1 day" in reply.text
+
+
+async def test_raising_the_severity_of_an_unacknowledged_incident_starts_paging(
+    paged: Chat, platform: RecordingPlatform
+) -> None:
+    chat = paged
+    room = await declared(chat, "declare Slow reports --sev 3")
+    assert (await incident(chat)).paging is None
+    await chat.run("sev 1 it is spreading", who="erin", channel=room)
+    await later(chat, 4)
+    assert (await incident(chat)).paging == "active"
+    assert said(platform, room, "📟 Paged level 1")
+
+
+async def test_no_policy_means_escalate_says_what_to_add(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    settings = Settings(database_url=database_url)
+    chat = Chat(await open_core(settings, {platform.name: platform}, clock=clock), platform, clock)
+    try:
+        room = await declared(chat)
+        assert (await incident(chat)).paging is None, "a fresh install pages nobody"
+        reply = await chat.run("escalate", channel=room)
+        assert "no escalation policy pages for SEV1: add" in reply.text
+        assert "policies.default" in reply.text
+    finally:
+        await chat.core.aclose()

@@ -13,6 +13,7 @@ from bot.config import TocsinConfig
 from bot.durations import clock_duration, parse_duration, spoken_duration, spoken_every
 from bot.identity import Directory, Person
 from bot.lifecycle import Status
+from bot.oncall import Standing
 from bot.pager import Paged
 from bot.presenter import STATUS_ICONS, Presenter
 from bot.render import TEMPLATES, MarkdownDialect, PlainDialect, Renderer, Rich
@@ -22,6 +23,7 @@ from storage.models import ChannelBinding, Incident, Page, RoleAssignment, Task,
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOSTILE = "*DB* _down_ @everyone <!channel> @here `x` [a](b)\x1b[2J \x9b2J"  # 7- and 8-bit CSI
+HOSTILE_PERSON = Person("mallory", HOSTILE)
 
 
 def make_view(status: Status = Status.INVESTIGATING) -> IncidentView:
@@ -352,6 +354,15 @@ def reply_contexts(view: IncidentView) -> dict[str, list[dict[str, object]]]:
         "exported": [{"filename": "inc-7-timeline.md"}],
         "escalated": [{"level": 2, "round": 1}, {"level": 1, "round": 3}],
         "snoozed": [{"until": T0, "length": timedelta(hours=1)}],
+        "oncall": [
+            {"schedules": []},
+            {
+                "schedules": [
+                    Standing("primary", "Europe/Berlin", None, HOSTILE_PERSON, "Mon", "2 days"),
+                    Standing("b", "UTC", HOSTILE_PERSON, HOSTILE_PERSON, "Tue", "1 hour"),
+                ]
+            },
+        ],
     }
     kinds = [p.name.removesuffix(".j2") for p in (TEMPLATES / "reply").glob("*.j2")]
     return {

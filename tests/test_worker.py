@@ -21,10 +21,10 @@ from bot.testing import RecordingPlatform
 from bot.ui import Card
 from storage import jobs
 from storage.repo import Store
-from tests.conftest import Chat
+from tests.conftest import Chat, configured
 
 FAST: dict[str, Any] = {
-    "timeout": timedelta(seconds=0.2),
+    "timeout": timedelta(seconds=1),  # short, yet long enough for a loaded machine
     "backoff": timedelta(seconds=10),
     "max_attempts": 3,
 }
@@ -364,13 +364,8 @@ REMIND = (
 async def reminded(
     database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
 ) -> AsyncIterator[Chat]:
-    (tmp_path / "tocsin.toml").write_text(REMIND)
-    settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
-    core = await open_core(settings, {platform.name: platform}, clock=clock)
-    try:
-        yield Chat(core, platform, clock)
-    finally:
-        await core.aclose()
+    async with configured(REMIND, database_url, tmp_path, platform, clock) as chat:
+        yield chat
 
 
 def reminders(platform: RecordingPlatform, room: ChannelRef) -> list[str]:
@@ -471,6 +466,7 @@ async def test_reminders_go_on_past_the_tries_a_failing_job_gets(
     settings = Settings(database_url=database_url, config_path=tmp_path / "tocsin.toml")
     core = await open_core(settings, {platform.name: platform}, clock=clock, **FAST)
     chat = Chat(core, platform, clock)
+    unhurried(chat)  # the count of tries is the point, not how long a try may take
     try:
         await chat.run("declare Checkout down --sev 1")
         room = chat.channel(1)

@@ -1,14 +1,15 @@
 """Discord's app-command tree, drawn from the command registry: one guild-only group per
 root (``/incident``, ``/oncall``), one subcommand per command (two words: a subgroup), one
 typed option per argument. Severities, statuses, roles and fixed choices are choices;
-services and incidents autocomplete; a command that acts on an incident takes it as an
-``incident`` option. Every callback hands (interaction, root, path, options) to one handler.
+services, schedules and incidents autocomplete; a command that acts on an incident takes it
+as an ``incident`` option. Every callback hands (interaction, root, path, options) to one
+handler.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import discord
@@ -85,7 +86,9 @@ def _command(
         if options := _choices(arg, config):
             choices[arg.name] = options
         if arg.kind == "service":
-            completes[arg.name] = _services(config)
+            completes[arg.name] = _names(config.services)
+        if arg.kind == "schedule":
+            completes[arg.name] = _names(config.schedules)
     if spec.on_incident:
         parameters.append(
             inspect.Parameter(
@@ -136,12 +139,14 @@ def _choices(arg: Arg, config: TocsinConfig) -> Choices:
     return []
 
 
-def _services(config: TocsinConfig) -> Callable[[Interaction, str], Awaitable[Choices]]:
-    async def services(_i: Interaction, current: str) -> Choices:
-        names = [n for n in config.services if current.lower() in n.lower()]
+def _names(configured: Mapping[str, object]) -> Callable[[Interaction, str], Awaitable[Choices]]:
+    """Autocomplete from configured names (services, schedules)."""
+
+    async def complete(_i: Interaction, current: str) -> Choices:
+        names = [n for n in configured if current.lower() in n.lower()]
         return [app_commands.Choice(name=n, value=n) for n in names[:25]]
 
-    return services
+    return complete
 
 
 def _incidents(open_incidents: OpenIncidents) -> Callable[[Interaction, str], Awaitable[Choices]]:

@@ -94,7 +94,12 @@ class Parser:
             incident, spans = spans[0][0], spans[1:]
         if not spans:
             return self._bare(root)
-        spec, used, named = self._find(root, [s[0] for s in spans])
+        try:
+            spec, used, named = self._find(root, [s[0] for s in spans])
+        except UnknownCommand as unknown:
+            if incident is not None:
+                raise
+            return self._default(root, unknown, text, spans, is_mention)
         incident = incident or named
         if incident is not None and not spec.on_incident:
             said = f"'{spec.name}' does not act on one incident."
@@ -114,6 +119,29 @@ class Parser:
         spec = self.registry.get(root, tuple(info.bare.split()))
         assert spec is not None, f"/{root}'s bare command {info.bare!r} is not registered"
         return spec
+
+    def _default(
+        self,
+        root: str,
+        unknown: UnknownCommand,
+        text: str,
+        spans: list[tuple[str, int, int]],
+        is_mention: IsMention,
+    ) -> Invocation:
+        """Words that name no command, as the arguments of the root's ``default`` command
+        (``/oncall primary``). When they do not fit it either, a word close to a command is
+        taken for a mistyped command (help says which); otherwise the default's refusal."""
+        info = self._root(root)
+        spec = self.registry.get(root, tuple(info.default.split())) if info.default else None
+        if spec is None:
+            raise unknown
+        try:
+            fields, _incident = self._split(spec, text, spans, is_mention)
+            return self._check(spec, fields, None, is_mention)
+        except UserError as refused:
+            if unknown.suggestion is not None:
+                raise unknown from None
+            raise UserError(f"{refused} /{root} help lists the commands.") from None
 
     def _root(self, root: str) -> Any:
         info = self.registry.root(root)
@@ -336,6 +364,8 @@ class Parser:
                 return raw
             case "service":
                 return self.service(raw)
+            case "schedule":
+                return names.schedule(raw, self._config.schedules)
             case "switch":
                 value = raw.lower()
                 if value not in _YES + _NO:

@@ -30,6 +30,7 @@ ArgKind = Literal[
     "person",
     "choice",
     "service",
+    "schedule",
     "switch",
 ]
 Handler = Callable[["Call"], Awaitable[Reply]]
@@ -129,6 +130,9 @@ class Root:
     description: str
     bare: str = "help"
     """The command run when the root is typed alone (``declare``'s form, or ``help``)."""
+    default: str = ""
+    """The command that words naming no command are given to (``/oncall primary`` is
+    ``/oncall now primary``); none: such words are refused as an unknown command."""
 
 
 @dataclass

@@ -786,20 +786,22 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return record
 
-    def command(self, path: list[str]) -> dict[str, Any]:
-        """The synced definition of ``/incident <path…>`` (guild commands first)."""
+    def command(self, path: list[str], root: str = "incident") -> dict[str, Any]:
+        """The synced definition of ``/<root> <path…>`` (guild commands first)."""
         synced = self.commands.get(str(GUILD_ID)) or self.commands.get("global") or []
-        node = next(c for c in synced if c["name"] == "incident")
+        node = next(c for c in synced if c["name"] == root)
         for name in path:
             node = next(o for o in node.get("options", []) if o["name"] == name)
         return node
 
-    def options(self, path: list[str], values: dict[str, Any]) -> list[dict[str, Any]]:
+    def options(
+        self, path: list[str], values: dict[str, Any], root: str = "incident"
+    ) -> list[dict[str, Any]]:
         """Typed options as Discord sends them, checked against the synced definition: an
         unknown option, a missing required one or a value not among the choices fails."""
-        definition = {o["name"]: o for o in self.command(path).get("options", [])}
+        definition = {o["name"]: o for o in self.command(path, root).get("options", [])}
         unknown = set(values) - set(definition)
-        assert not unknown, f"/incident {' '.join(path)} has no option {unknown}"
+        assert not unknown, f"/{root} {' '.join(path)} has no option {unknown}"
         for name, option in definition.items():
             assert name in values or not option.get("required"), f"{name} is required"
         sent = []
@@ -812,9 +814,11 @@ class FakeDiscord:
             sent.append({"type": option["type"], "name": name, "value": value})
         return sent
 
-    async def slash(self, who: int, channel_id: int, *path: str, **values: Any) -> Interaction:
-        """``/incident <path…> option:value…`` typed by ``who`` in ``channel_id``."""
-        typed: list[dict[str, Any]] = self.options(list(path), values)
+    async def slash(
+        self, who: int, channel_id: int, *path: str, root: str = "incident", **values: Any
+    ) -> Interaction:
+        """``/<root> <path…> option:value…`` typed by ``who`` in ``channel_id``."""
+        typed: list[dict[str, Any]] = self.options(list(path), values, root)
         resolved: dict[str, Any] = {"users": {}, "members": {}}
         for option in typed:
             if option["type"] == 6:
@@ -828,8 +832,8 @@ class FakeDiscord:
             kind = 1 if depth == len(path) - 1 else 2
             typed = [{"type": kind, "name": name, "options": typed}]
         data = {
-            "id": self.command([])["id"],
-            "name": "incident",
+            "id": self.command([], root)["id"],
+            "name": root,
             "type": 1,
             "guild_id": str(GUILD_ID),
             "options": typed,
@@ -838,14 +842,20 @@ class FakeDiscord:
         return await self.interact(2, data, who, channel_id)
 
     async def autocomplete(
-        self, who: int, channel_id: int, path: list[str], name: str, current: str
+        self,
+        who: int,
+        channel_id: int,
+        path: list[str],
+        name: str,
+        current: str,
+        root: str = "incident",
     ) -> list[dict[str, Any]]:
-        definition = next(o for o in self.command(path)["options"] if o["name"] == name)
+        definition = next(o for o in self.command(path, root)["options"] if o["name"] == name)
         assert definition.get("autocomplete"), f"{name} does not autocomplete"
         typed: list[dict[str, Any]] = [{"type": 3, "name": name, "value": current, "focused": True}]
         for depth, part in reversed(list(enumerate(path))):
             typed = [{"type": 1 if depth == len(path) - 1 else 2, "name": part, "options": typed}]
-        data = {"id": self.command([])["id"], "name": "incident", "type": 1, "options": typed}
+        data = {"id": self.command([], root)["id"], "name": root, "type": 1, "options": typed}
         record = await self.interact(4, data, who, channel_id)
         await asyncio.wait_for(record.answered.wait(), 10)
         assert record.kind == 8
