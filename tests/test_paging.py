@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.testing import RecordingPlatform
 from storage import jobs
 from storage.models import Incident, Job, Page
+from tests import timed
 from tests.conftest import Chat, configured
 
 CONFIG = """
@@ -77,16 +78,7 @@ async def paged(
 
 async def later(chat: Chat, seconds: float) -> None:
     """Let time pass, stopping at each job as it falls due (as the worker's timers would)."""
-    end = chat.clock.now() + timedelta(seconds=seconds)
-    await chat.core.settle()
-    while True:
-        due = await jobs.next_due(chat.core.sessions)
-        if due is None or due > end:
-            break
-        chat.clock.set(max(due, chat.clock.now()))
-        await chat.core.settle()
-    chat.clock.set(end)
-    await chat.core.settle()
+    await timed.later(chat.core, chat.clock, seconds, chat.core.settle)
 
 
 async def declared(chat: Chat, text: str = "declare Checkout down --sev 1") -> ChannelRef:
