@@ -195,9 +195,13 @@ class SendPages:
             card = w.presenter.page_card(view, page, platform)
             ref = None
             if run.retrying:
-                # by its start: a platform may cut a long title
-                mark = f"📟 {view.ref} ·"
-                ref = await posted(platform, dm, page.created_at, lambda t: t.startswith(mark))
+                # By the start of its title (a platform may cut a long one), which names
+                # its level and round; not a page of an earlier cycle, saved already.
+                mark = w.presenter.page_mark(view, page)
+                taken = await _taken(w, page, dm)
+                ref = await posted(
+                    platform, dm, page.created_at, lambda t: t.startswith(mark), taken
+                )
             if ref is None:
                 ref = await platform.post_card(dm, card)
         except PlatformError as exc:
@@ -227,6 +231,15 @@ async def _load(w: Any, ids: list[int]) -> list[Page]:
     async with w.sessions() as session:
         query = select(Page).where(col(Page.id).in_(ids)).order_by(col(Page.id))
         return list((await session.exec(query)).all())
+
+
+async def _taken(w: Any, page: Page, dm: ChannelRef) -> set[str]:
+    """The messages in ``dm`` that other pages were sent as."""
+    async with w.sessions() as session:
+        query = select(Page.message_id).where(
+            Page.channel_id == dm.id, Page.id != page.id, col(Page.message_id).is_not(None)
+        )
+        return {str(m) for m in (await session.exec(query)).all()}
 
 
 async def _settle(run: Run, page: Page, status: str, error: str) -> IncidentView | None:
