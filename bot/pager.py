@@ -222,7 +222,9 @@ def _open(incident: Incident) -> bool:
 
 
 def _paging(incident: Incident, page: Page) -> bool:
-    return incident.paging == paging.ACTIVE and incident.page_cycle == page.cycle
+    """Whether ``page`` still asks for an answer: nobody acknowledged its cycle (yet), and
+    the incident has not ended."""
+    return incident.paging in paging.UNANSWERED and incident.page_cycle == page.cycle
 
 
 async def _load(w: Any, ids: list[int]) -> list[Page]:

@@ -90,7 +90,7 @@ class Presenter:
         renderer = self.renderer(platform.name, platform.dialect)
         answered = (
             page.acknowledged_at is not None
-            or incident.paging != "active"
+            or incident.paging not in ("active", "exhausted")  # bot.paging.UNANSWERED
             or incident.page_cycle != page.cycle
         )
         where = _step(page)

@@ -120,3 +120,37 @@ async def test_a_retried_page_is_not_taken_for_a_page_posted_but_not_yet_saved(
         "📟 INC-1 · level 1, round 2 · Checkout down",
     ], "round 2 was sent, not taken for round 1"
     assert round_2[0].message_id == platform.pages("alice")[1].message_id
+
+
+ONE_LEVEL = """
+[people.alice]
+name = "Alice"
+fake = "alice"
+
+[policies.default]
+repeat = 0
+
+[[policies.default.levels]]
+targets = ["person:alice"]
+escalate_after = "1s"
+"""
+
+
+async def test_a_page_held_up_until_nobody_acknowledged_is_still_sent_and_answerable(
+    database_url: str, tmp_path: Path, platform: RecordingPlatform, clock: ManualClock
+) -> None:
+    """The last level's page waits (a rate limit) past the step that finds nobody
+    acknowledged: nobody did, so it still goes out, with its Acknowledge button, and an
+    acknowledgement then redraws it."""
+    async with configured(ONE_LEVEL, database_url, tmp_path, platform, clock) as chat:
+        platform.later["open_dm"] = 1  # alice's page: come back in 5 s
+        await chat.run("declare Checkout down --sev 1", who="erin")
+        await later(chat, 10)
+        (page,) = await rows(chat)
+        assert page.status == "sent", page.error
+        (card,) = [p.card for p in platform.pages("alice") if p.card]
+        assert [b.action for b in card.buttons] == ["ack"]
+        dm = ChannelRef("Dalice", "@alice")
+        await chat.click("ack", 1, who="alice", channel=dm)
+        (card,) = [p.card for p in platform.pages("alice") if p.card]
+        assert card.buttons == () and "Acknowledged by Alice" in card.body
