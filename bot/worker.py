@@ -427,6 +427,10 @@ class Worker:
         self._accepting = False
         self._w.jobs.taker = None
         if self._scheduler is not None:
+            # Paused at once, it hands over no more jobs; its shutdown, which cancels those
+            # handed over but not yet started (logging an error for each), comes a turn of
+            # the event loop later.
+            self._scheduler.pause()
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._sweeping is not None:

@@ -13,11 +13,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import open_core
+from bot.clock import ManualClock
 from bot.settings import Settings
 from bot.testing import RecordingPlatform
 from storage import jobs
 from storage.engine import create_engine
 from tests.paging_rig import eventually
+
+HOUR = timedelta(hours=1)
 
 
 @pytest.mark.parametrize(
@@ -78,3 +81,38 @@ async def _claim_waits(engine: AsyncEngine) -> None:
             )
         )
         assert waiting.scalar_one() == 1
+
+
+async def test_stopping_as_a_timed_row_falls_due_cuts_nothing_short(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """APScheduler hands over a date job in the very turn of the event loop that stopping
+    begins: it is not cancelled before it starts (logged as an error with a traceback)."""
+    platform, clock = RecordingPlatform(), ManualClock()
+    core = await open_core(
+        Settings(database_url=database_url),
+        {platform.name: platform},
+        clock=clock,
+        sweep_every=timedelta(hours=1),
+    )
+    worker = core.worker
+    assert worker is not None
+    await worker.start()
+    try:
+        writer = core.wiring.jobs
+        # Due later by Tocsin's clock (so it gets a date job), long past by APScheduler's.
+        row = writer.row(
+            "incident.remind", "incident:1", platform=platform.name, due_at=clock.now() + HOUR
+        )
+        async with core.sessions() as session, session.begin():
+            session.add(row)
+        stopping = asyncio.create_task(worker.stop(grace=1))
+        writer.submit([row])  # APScheduler takes it up just after stop has begun
+        await asyncio.wait_for(stopping, timeout=30)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert not errors, errors[0].getMessage()
+        (after,) = await jobs.of(core.sessions, "incident:1", status=None)
+        assert (after.status, after.attempts) == ("pending", 0), "left for the next start"
+    finally:
+        core.worker = None
+        await core.aclose()
