@@ -203,9 +203,13 @@ class SendPages:
             card = w.presenter.page_card(view, page, platform)
             ref = None
             if run.retrying:
-                # by its start: a platform may cut a long title
-                mark = f"📟 {view.ref} ·"
-                ref = await posted(platform, dm, page.created_at, lambda t: t.startswith(mark))
+                # By the start of its title (a platform may cut a long one), which names
+                # its level and round; not a page of an earlier cycle, saved already.
+                mark = w.presenter.page_mark(view, page)
+                taken = await _taken(w, page, dm)
+                ref = await posted(
+                    platform, dm, page.created_at, lambda t: t.startswith(mark), taken
+                )
             if ref is None:
                 ref = await platform.post_card(dm, card)
         except PlatformError as exc:
@@ -226,7 +230,9 @@ def _open(incident: Incident) -> bool:
 
 
 def _paging(incident: Incident, page: Page) -> bool:
-    return incident.paging == paging.ACTIVE and incident.page_cycle == page.cycle
+    """Whether ``page`` still asks for an answer: nobody acknowledged its cycle (yet), and
+    the incident has not ended."""
+    return incident.paging in paging.UNANSWERED and incident.page_cycle == page.cycle
 
 
 async def _load(w: Any, ids: list[int]) -> list[Page]:
@@ -235,6 +241,15 @@ async def _load(w: Any, ids: list[int]) -> list[Page]:
     async with w.sessions() as session:
         query = select(Page).where(col(Page.id).in_(ids)).order_by(col(Page.id))
         return list((await session.exec(query)).all())
+
+
+async def _taken(w: Any, page: Page, dm: ChannelRef) -> set[str]:
+    """The messages in ``dm`` that other pages were sent as."""
+    async with w.sessions() as session:
+        query = select(Page.message_id).where(
+            Page.channel_id == dm.id, Page.id != page.id, col(Page.message_id).is_not(None)
+        )
+        return {str(m) for m in (await session.exec(query)).all()}
 
 
 async def _settle(run: Run, page: Page, status: str, error: str) -> IncidentView | None:

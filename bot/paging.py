@@ -41,6 +41,9 @@ from storage.models import Incident, Job, Page
 from storage.repo import Store
 
 ACTIVE, ACKNOWLEDGED, EXHAUSTED, STOPPED = "active", "acknowledged", "exhausted", "stopped"
+UNANSWERED = (ACTIVE, EXHAUSTED)
+"""Paging states in which the cycle's pages still ask for an acknowledgement: paging under
+way, or run out with nobody acknowledging (a page held up until then still goes out)."""
 SENT, FAILED, UNREACHABLE, PENDING, SKIPPED = "sent", "failed", "unreachable", "pending", "skipped"
 MAX_SNOOZE = timedelta(days=1)
 LATE = timedelta(seconds=5)
@@ -118,7 +121,7 @@ async def acknowledged(
     the ack timeout, if the severity has one, starts."""
     assert incident.id is not None
     rows: list[Job] = []
-    if incident.paging == ACTIVE:
+    if incident.paging in UNANSWERED:
         incident.paging = ACKNOWLEDGED
         await jobs.cancel(store.session, subject=subject(incident.id), kinds=[PAGE])
         for page in await _pages(store, incident.id, cycle=incident.page_cycle):

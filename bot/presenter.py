@@ -90,10 +90,10 @@ class Presenter:
         renderer = self.renderer(platform.name, platform.dialect)
         answered = (
             page.acknowledged_at is not None
-            or incident.paging != "active"
+            or incident.paging not in ("active", "exhausted")  # bot.paging.UNANSWERED
             or incident.page_cycle != page.cycle
         )
-        where = f"level {page.level}" + (f", round {page.round}" if page.round > 1 else "")
+        where = _step(page)
         fields = (
             CardField(
                 "Severity", renderer.escape(f"SEV{incident.severity} · {view.severity.label}")
@@ -103,13 +103,20 @@ class Presenter:
         )
         buttons = () if answered else (Button("Acknowledge", "ack", view.number, "primary"),)
         return Card(
-            title=f"📟 {view.ref} · {incident.title}",
+            title=f"{self.page_mark(view, page)} {incident.title}",
             colour=view.severity.colour_int,
             fields=fields,
             body=self.render(platform, "page", view=view, page=page, answered=answered),
             buttons=buttons,
             footer=f"Declared by {incident.declared_by_name}",
         )
+
+    @staticmethod
+    def page_mark(view: IncidentView, page: Page) -> str:
+        """The start of a page's title, which tells it from the incident's other pages in
+        the same conversation (a retry looks for its own page by it): ``📟 INC-7 · level 2,
+        round 2 ·``."""
+        return f"📟 {view.ref} · {_step(page)} ·"
 
     def export_markdown(self, view: IncidentView, now: datetime) -> str:
         """The timeline export as a Markdown document."""
@@ -143,3 +150,7 @@ def _on_call(via: str) -> str:
     schedule, nothing for a person named in the policy."""
     kind, _, name = via.partition(":")
     return f" · on call in {name}" if kind == "schedule" else ""
+
+
+def _step(page: Page) -> str:
+    return f"level {page.level}" + (f", round {page.round}" if page.round > 1 else "")

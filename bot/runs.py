@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -135,17 +135,18 @@ async def posted(
     channel: ChannelRef,
     since: datetime,
     matches: Callable[[str], bool],
+    taken: Collection[str] = (),
 ) -> MessageRef | None:
-    """The bot's own post in ``channel`` since ``since`` that ``matches``, if any. Where
-    the platform cannot say (it may not read that channel), none: posting again is better
-    than not posting at all."""
+    """The bot's own post in ``channel`` since ``since`` that ``matches``, if any, but none
+    of those ``taken`` (by their ids). Where the platform cannot say (it may not read that
+    channel), none: posting again is better than not posting at all."""
     try:
         found = await platform.recent_posts(channel, since - timedelta(seconds=5))
     except Unsupported as exc:
         log.warning("cannot look for an earlier try's post, so posting: %s", exc)
         return None
     for post in found:
-        if matches(post.text):
+        if matches(post.text) and post.ref.id not in taken:
             return post.ref
     return None
 

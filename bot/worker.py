@@ -26,6 +26,7 @@ import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from bot.effects import catch_up
@@ -115,14 +116,15 @@ class Worker:
             self._runners.append(asyncio.create_task(self._runner()))
 
     def _at(self, row: Job) -> None:
-        """An APScheduler date job for a row due later (the sweep would find it too)."""
+        """An APScheduler date job for a row due later (the sweep would find it too). Its
+        claim is a chore, so stopping waits for it rather than cutting it off."""
         if self._scheduler is None or row.id is None:
             return
         self._scheduler.add_job(
-            self._due,
+            self._chore,
             "date",
             run_date=row.due_at,
-            args=[row.id],
+            args=[partial(self._due, row.id)],
             id=f"tocsin-job-{row.id}",
             replace_existing=True,
             misfire_grace_time=None,
@@ -132,9 +134,9 @@ class Worker:
         row = await jobs.claim(
             self._w.sessions, job_id, owner=self.owner, now=self._w.clock.now(), lease=self.lease
         )
-        if row is not None and self._runs(row):
+        if row is not None and self._runs(row) and self._accepting:
             self._enqueue(row, None)
-        elif row is not None:
+        elif row is not None:  # not ours to run, or claimed as this process stops
             await jobs.release(self._w.sessions, owner=self.owner, ids=[job_id], untried=True)
 
     def _runs(self, row: Job) -> bool:
@@ -425,6 +427,10 @@ class Worker:
         self._accepting = False
         self._w.jobs.taker = None
         if self._scheduler is not None:
+            # Paused at once, it hands over no more jobs; its shutdown, which cancels those
+            # handed over but not yet started (logging an error for each), comes a turn of
+            # the event loop later.
+            self._scheduler.pause()
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._sweeping is not None:

@@ -119,12 +119,12 @@ async def test_levels_then_rounds_then_nobody_acknowledged(
     room = await declared(chat)
     # Level 1 at once: whoever is on call in primary (alice, the first week's… see below)
     on_call = on_call_now(platform)
-    assert pages_to(platform, on_call) == ["📟 INC-1 · Checkout down"]
+    assert pages_to(platform, on_call) == ["📟 INC-1 · level 1 · Checkout down"]
     (page,) = platform.pages(on_call)
     assert page.card is not None and [b.action for b in page.card.buttons] == ["ack"]
     assert said(platform, room, "📟 Paged level 1")
     await later(chat, 5 * 60)
-    assert pages_to(platform, "carol") == ["📟 INC-1 · Checkout down"]
+    assert pages_to(platform, "carol") == ["📟 INC-1 · level 2 · Checkout down"]
     await later(chat, 5 * 60)
     (level3,) = said(platform, room, "📟 Paged level 3")
     assert "⚠️ Dave could not be paged" in level3

@@ -663,7 +663,7 @@ def test_a_page_is_a_dm_line_whose_button_is_clicked_by_number(
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    page = out.index("[DM @bob] card\n┌ 📟 INC-1 · DB down")
+    page = out.index("[DM @bob] card\n┌ 📟 INC-1 · level 1 · DB down")
     assert "└ [1] Acknowledge" in out[page:]
     assert "[#inc-1-db-down] 📟 Paged level 1 for INC-1: @bob." in out
     updated = out.index("[DM @bob] card updated")

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
 IGNORED_ERRORS = {"already_in_channel", "cant_invite_self", "already_pinned"}
+HISTORY_PAGES = 10
+"""How many pages of a conversation's history (15 messages each) a look-up reads at most."""
 DM_REFUSALS = {
     "user_not_found": "no such person in this workspace: check their slack id in tocsin.toml",
     "user_disabled": "their Slack account is deactivated",
@@ -205,11 +207,29 @@ class SlackPlatform:
 
     async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
         """The bot's messages since ``since`` (``conversations.history``: only on a retry,
-        since Slack limits it closely); a card by its title."""
+        since Slack limits it closely); a card by its title. Page after page, up to
+        :data:`HISTORY_PAGES`: a retry's own post may lie under more than a page of newer
+        ones (a conversation paged by many incidents at once)."""
         me = await self.me()
-        ask = {"channel": channel.id, "oldest": f"{since.timestamp():.6f}", "limit": 15}
+        ask: dict[str, Any] = {"channel": channel.id, "oldest": f"{since.timestamp():.6f}"}
+        messages: list[dict[str, Any]] = []
+        for _ in range(HISTORY_PAGES):
+            page = await self._history(channel, {**ask, "limit": 15})
+            messages += page.get("messages", [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
+            ask["cursor"] = cursor
+        return [
+            Post(MessageRef(channel.id, str(m.get("ts", ""))), _posted_text(m))
+            for m in messages
+            if m.get("bot_id") == me["bot_id"] or m.get("user") == me["user_id"]
+        ]
+
+    async def _history(self, channel: ChannelRef, ask: dict[str, Any]) -> dict[str, Any]:
+        """One page of ``conversations.history``."""
         try:
-            page = await self._call("conversations.history", **ask)
+            return await self._call("conversations.history", **ask)
         except PlatformError as exc:
             if exc.code == "missing_scope" and channel.id.startswith("D"):
                 raise Unsupported(
@@ -229,12 +249,7 @@ class SlackPlatform:
                     f"cannot read #{channel.name}: invite the bot to it "
                     f"(Slack refused conversations.join: {refused.code or refused})"
                 ) from refused
-            page = await self._call("conversations.history", **ask)
-        return [
-            Post(MessageRef(channel.id, str(m.get("ts", ""))), _posted_text(m))
-            for m in page.get("messages", [])
-            if m.get("bot_id") == me["bot_id"] or m.get("user") == me["user_id"]
-        ]
+            return await self._call("conversations.history", **ask)
 
     async def post_dm(self, user_id: str, text: str) -> MessageRef:
         return await self.post_message(await self.open_dm(user_id), text)

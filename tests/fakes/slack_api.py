@@ -337,8 +337,8 @@ class FakeSlack:
         return {"channel": channel}
 
     def m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
-        """Newest first, after ``oldest``, at most ``limit`` (Slack now allows 15); only
-        where the bot is a member (direct messages aside)."""
+        """Newest first, after ``oldest``, at most ``limit`` (Slack now allows 15), the
+        next page by ``cursor``; only where the bot is a member (direct messages aside)."""
         channel = self._existing(args["channel"])["id"]
         if channel not in self.ims and BOT_USER not in self.members[channel]:
             raise Refused("not_in_channel")
@@ -346,7 +346,10 @@ class FakeSlack:
         limit = min(int(args.get("limit") or 15), 15)
         found = [m for m in self.in_channel(channel) if float(m.ts) > oldest]
         found.sort(key=lambda m: float(m.ts), reverse=True)
+        skip = int(args.get("cursor") or 0)  # paging: the messages already given
+        found, more = found[skip:], len(found) > skip + limit
         return {
+            **({"response_metadata": {"next_cursor": str(skip + limit)}} if more else {}),
             "messages": [
                 {
                     "type": "message",
@@ -358,7 +361,7 @@ class FakeSlack:
                 }
                 for m in found[:limit]
             ],
-            "has_more": len(found) > limit,
+            "has_more": more,
         }
 
     def m_conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
