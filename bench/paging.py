@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -290,7 +291,8 @@ async def one_case(
                 await w.process.wait()
         await core.aclose()
     title = f"{make_url(url).get_backend_name()}, {processes} process(es)"
-    print(f"\n{title}: {number} steps due over {spread:g} s")
+    load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
+    print(f"\n{title}: {number} steps due over {spread:g} s (load average now {load})")
     report(due, probe, plan, reports, checks)
     for n, w in enumerate(workers, start=1):
         noted = [line for line in w.log.splitlines() if line.startswith(("WARNING", "ERROR"))]
@@ -358,7 +360,8 @@ def report(
         print(
             f"  process {n} RSS: {before:.0f} MB → {after:.0f} MB, +{after - before:.1f} MB "
             f"(peak +{peak - before:.1f} MB, of which the fake platform's records "
-            f"{r['fake_bytes'] / 2**20:.1f} MB); {ratio(after - before, TARGETS['memory'])}"
+            f"{r['fake_bytes'] / 2**20:.1f} MB); {ratio(after - before, TARGETS['memory'])}; "
+            f"CPU {r['cpu']:.1f} s, {r['cpu'] * 1000 / max(len(r['sent']), 1):.1f} ms a page"
         )
 
 

@@ -33,20 +33,20 @@ _REF = re.compile(r"INC-(\d+)")
 
 class StampingPlatform(RecordingPlatform):
     """A platform that answers at once and notes the wall-clock time each page's card was
-    posted. It keeps only what a retry would look for (each post's title or text), not the
-    cards, so that its own records weigh little in the process's memory."""
+    posted. It keeps only what a retry would look for (each post's title or text, as UTF-8),
+    not the cards, so that its own records weigh little in the process's memory."""
 
     def __init__(self) -> None:
         super().__init__("fake")
         self.sent: dict[int, list[float]] = {}
-        self.kept: dict[str, list[tuple[str, str]]] = {}
+        self.kept: dict[str, list[tuple[str, bytes]]] = {}
 
     async def _check(self, method: str) -> None:
         return None  # no call log, no faults: nothing to slow it down or to keep
 
     def _keep(self, channel: ChannelRef, what: str) -> MessageRef:
         ref = MessageRef(channel.id, str(next(self._ids)))
-        self.kept.setdefault(channel.id, []).append((ref.id, what))
+        self.kept.setdefault(channel.id, []).append((ref.id, what.encode()))
         return ref
 
     async def post_card(self, channel: ChannelRef, card: Card) -> MessageRef:
@@ -63,7 +63,8 @@ class StampingPlatform(RecordingPlatform):
         return None
 
     async def recent_posts(self, channel: ChannelRef, since: datetime) -> list[Post]:
-        return [Post(MessageRef(channel.id, i), t) for i, t in self.kept.get(channel.id, [])]
+        kept = self.kept.get(channel.id, [])
+        return [Post(MessageRef(channel.id, i), t.decode()) for i, t in kept]
 
     def weight(self) -> int:
         """Bytes its records take, roughly (they would be on the platform, not here)."""
@@ -145,11 +146,11 @@ async def worker_process(url: str, config: Path) -> None:
     sweeps.attach(core)
     await core.worker.start()
     await asyncio.sleep(1.0)  # its first sweeps are done: the process as it idles
-    before = memory()
+    before, cpu = memory(), time.process_time()
     print(json.dumps({"ready": before}), flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
-    after = memory()
+    after, cpu = memory(), time.process_time() - cpu
     fake = platform.weight()
     await core.aclose()
     report = {
@@ -157,6 +158,7 @@ async def worker_process(url: str, config: Path) -> None:
         "before": before,
         "after": after,
         "fake_bytes": fake,
+        "cpu": cpu,
         "sweeps": sweeps.whole,
         "claimed": sweeps.claimed,
         "statements": sweeps.statement,
