@@ -50,8 +50,10 @@ class Timers:
         scheduler.start()
         self._scheduler = scheduler
 
-    def at(self, job_id: int, due: datetime, fire: Callable[[int], Awaitable[None]]) -> None:
-        """``fire(job_id)`` when the row falls due, if that is within the horizon (a later
+    def at(
+        self, job_id: int, due: datetime, fire: Callable[[int, datetime], Awaitable[None]]
+    ) -> None:
+        """``fire(job_id, due)`` when the row falls due, if that is within the horizon (a later
         row gets its date job from a later sweep's look-ahead). Another date job of the
         same row is replaced."""
         if self._scheduler is None or due > self._clock.now() + self.horizon:
@@ -60,7 +62,7 @@ class Timers:
             fire,
             "date",
             run_date=due,
-            args=[job_id],
+            args=[job_id, due],
             id=f"{ROW}{job_id}",
             replace_existing=True,
             misfire_grace_time=None,

@@ -88,8 +88,9 @@ class Worker:
         self._sweeping: asyncio.Task[int] | None = None
         self._backlog = False
         """The last sweep claimed as many rows as it had room for: more may be due."""
-        self._claiming: set[int] = set()
-        """Rows whose date job is claiming them just now."""
+        self._fired: dict[int, datetime] = {}
+        """Rows whose date job fired lately, and the due time it fired for: a look-ahead
+        that read the table before their claim may still see them pending then."""
         self._chores: set[asyncio.Task[None]] = set()
         self._timers = Timers(wiring.clock, sweep_every * 2)
         """Date jobs reach to the sweep after next: a sweep that runs late leaves no gap."""
@@ -135,21 +136,14 @@ class Worker:
         """The rows that have a date job now."""
         return self._timers.rows()
 
-    async def _due(self, job_id: int) -> None:
+    async def _due(self, job_id: int, due: datetime) -> None:
         if self._room() <= 0:  # busy: the row waits in the table for a sweep (or a replica)
             self._backlog = True
             return
-        self._claiming.add(job_id)
-        try:
-            row = await jobs.claim(
-                self._w.sessions,
-                job_id,
-                owner=self.owner,
-                now=self._w.clock.now(),
-                lease=self.lease,
-            )
-        finally:
-            self._claiming.discard(job_id)
+        self._fired[job_id] = due
+        row = await jobs.claim(
+            self._w.sessions, job_id, owner=self.owner, now=self._w.clock.now(), lease=self.lease
+        )
         if row is not None and self._runs(row):
             self._enqueue(row, None)
         elif row is not None:
@@ -172,6 +166,8 @@ class Worker:
         if not self._accepting:
             return 0
         room, now, platforms = self._room(), self._w.clock.now(), list(self._w.platforms)
+        ago = now - self._timers.horizon
+        self._fired = {i: due for i, due in self._fired.items() if due > ago}
         rows: list[Job] = []
         soon: list[tuple[int, datetime]] = []
         try:
@@ -198,7 +194,7 @@ class Worker:
         for row in rows:
             self._enqueue(row, None)
         for job_id, due in soon:
-            if job_id not in self._held and job_id not in self._claiming:
+            if job_id not in self._held and self._fired.get(job_id) != due:
                 self._at(job_id, due)
         return len(rows)
 

@@ -1,7 +1,7 @@
 """The worker's clock on real time (APScheduler started, as in ``tocsin run``): a row
 another process wrote gets its date job from a sweep's look-ahead and fires when it falls
 due, not at the next sweep; a row due much later holds nothing in memory; a row whose date
-job is claiming it is not timed again; a backlog larger than a sweep's room drains at once,
+job fired is not timed again; a backlog larger than a sweep's room drains at once,
 not one sweep's worth per interval."""
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ async def test_a_row_another_process_wrote_fires_when_due_not_at_the_next_sweep(
 async def test_a_row_being_claimed_is_not_timed_again(
     two: Two, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A sweep whose look-ahead began before the row fell due, and ended while its date
-    job was claiming it, leaves it alone (APScheduler would skip a second date job of the
-    same row, and say so in the log)."""
+    """A sweep whose look-ahead read the table before the row's date job claimed it (and
+    so saw it pending) leaves it alone: APScheduler would skip a second date job of the
+    same row while the first runs, and say so in the log, or claim it for nothing."""
     worker = two.a.worker
     assert worker is not None
     step = await paging(two)
