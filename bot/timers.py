@@ -50,23 +50,22 @@ class Timers:
         scheduler.start()
         self._scheduler = scheduler
 
-    def at(
-        self, job_id: int, due: datetime, fire: Callable[[int, datetime], Awaitable[None]]
-    ) -> None:
-        """``fire(job_id, due)`` when the row falls due, if that is within the horizon (a later
-        row gets its date job from a later sweep's look-ahead). Another date job of the
-        same row is replaced."""
+    def at(self, job_id: int, due: datetime, fire: Callable[[int], Awaitable[None]]) -> bool:
+        """``fire(job_id)`` when the row falls due, if that is within the horizon (a later
+        row gets its date job from a later sweep's look-ahead); whether it will. Another
+        date job of the same row is replaced."""
         if self._scheduler is None or due > self._clock.now() + self.horizon:
-            return
+            return False
         self._scheduler.add_job(
             fire,
             "date",
             run_date=due,
-            args=[job_id, due],
+            args=[job_id],
             id=f"{ROW}{job_id}",
             replace_existing=True,
             misfire_grace_time=None,
         )
+        return True
 
     def rows(self) -> list[int]:
         """The rows that have a date job now."""

@@ -88,9 +88,10 @@ class Worker:
         self._sweeping: asyncio.Task[int] | None = None
         self._backlog = False
         """The last sweep claimed as many rows as it had room for: more may be due."""
-        self._fired: dict[int, datetime] = {}
-        """Rows whose date job fired lately, and the due time it fired for: a look-ahead
-        that read the table before their claim may still see them pending then."""
+        self._timed: dict[int, datetime] = {}
+        """Rows given a date job lately, and the due time it is for: a look-ahead does not
+        time them again (one that read the table before the claim still sees them pending,
+        and APScheduler would skip a second date job while the first one runs)."""
         self._chores: set[asyncio.Task[None]] = set()
         self._timers = Timers(wiring.clock, sweep_every * 2)
         """Date jobs reach to the sweep after next: a sweep that runs late leaves no gap."""
@@ -129,18 +130,17 @@ class Worker:
 
     def _at(self, job_id: int | None, due: datetime) -> None:
         """Claim the row when it falls due (if soon: see :mod:`bot.timers`)."""
-        if job_id is not None:
-            self._timers.at(job_id, due, self._due)
+        if job_id is not None and self._timers.at(job_id, due, self._due):
+            self._timed[job_id] = due
 
     def timers(self) -> list[int]:
         """The rows that have a date job now."""
         return self._timers.rows()
 
-    async def _due(self, job_id: int, due: datetime) -> None:
+    async def _due(self, job_id: int) -> None:
         if self._room() <= 0:  # busy: the row waits in the table for a sweep (or a replica)
             self._backlog = True
             return
-        self._fired[job_id] = due
         row = await jobs.claim(
             self._w.sessions, job_id, owner=self.owner, now=self._w.clock.now(), lease=self.lease
         )
@@ -167,7 +167,7 @@ class Worker:
             return 0
         room, now, platforms = self._room(), self._w.clock.now(), list(self._w.platforms)
         ago = now - self._timers.horizon
-        self._fired = {i: due for i, due in self._fired.items() if due > ago}
+        self._timed = {i: due for i, due in self._timed.items() if due > ago}
         rows: list[Job] = []
         soon: list[tuple[int, datetime]] = []
         try:
@@ -194,7 +194,7 @@ class Worker:
         for row in rows:
             self._enqueue(row, None)
         for job_id, due in soon:
-            if job_id not in self._held and self._fired.get(job_id) != due:
+            if job_id not in self._held and self._timed.get(job_id) != due:
                 self._at(job_id, due)
         return len(rows)
 

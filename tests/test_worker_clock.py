@@ -1,8 +1,8 @@
 """The worker's clock on real time (APScheduler started, as in ``tocsin run``): a row
 another process wrote gets its date job from a sweep's look-ahead and fires when it falls
 due, not at the next sweep; a row due much later holds nothing in memory; a row whose date
-job fired is not timed again; a backlog larger than a sweep's room drains at once,
-not one sweep's worth per interval."""
+job fired is not timed again; a date job finding no room leaves its row in the table; a
+backlog larger than a sweep's room drains at once, not one sweep's worth per interval."""
 
 from __future__ import annotations
 
