@@ -2,13 +2,16 @@
 
 The database is the source of truth and APScheduler the clock. A row this process wrote
 already running under its own lease runs at once (no claim, so an answer is never slower
-than the change). A row due later gets an APScheduler date job for precision; every
-process also runs a short interval sweep that claims due rows, including those of a
-process that died (its lease expired), so each row runs once across restarts and replicas.
+than the change). Every process runs a short interval sweep that claims due rows,
+including those of a process that died (its lease expired), so each row runs once across
+restarts and replicas; and looks ahead: each pending row falling due before the sweep
+after next gets an APScheduler date job that claims it on time, whoever wrote it (another
+replica, the CLI, a process before a restart). Only those rows are timed in memory.
 
 At most ``capacity`` jobs run at a time. Rows a change wrote for this process wait in
 memory for a free runner; a sweep claims no more than there is room for, so other due
-rows wait in the table (for this process's next sweep, or another replica). A try that
+rows wait in the table; while sweeps come back full, a runner that frees room sweeps
+again at once, so a backlog (after an outage, a burst) drains as fast as jobs run. A try that
 fails on a platform is tried again with backoff; a platform's "come back after N seconds"
 (a rate limit) is waited out without counting as a try. One that finally fails is
 recorded on the timeline and told to the person concerned. A row whose outcome cannot be
@@ -25,7 +28,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -34,6 +37,7 @@ from bot.errors import Later, PlatformError, UserError
 from bot.identity import Person
 from bot.runs import Again, Effect, Result, Run, describe, tell
 from bot.timeline import record
+from bot.timers import Timers
 from bot.views import IncidentView
 from bot.wiring import Wiring
 from storage import jobs
@@ -45,6 +49,9 @@ from storage.turns import background
 log = logging.getLogger(__name__)
 RETRYABLE: tuple[type[Exception], ...] = (TimeoutError, ConnectionError, *UNAVAILABLE)
 PURGE_AFTER = timedelta(days=1)
+LOOK_AHEAD_ROWS = 1000
+"""At most this many rows falling due soon get a date job per sweep; the rest are claimed
+by the sweeps themselves (a sweep that finds its room full sweeps again as room frees)."""
 
 
 def process_id() -> str:
@@ -80,8 +87,15 @@ class Worker:
         self._held: set[int] = set()
         """Rows taken and not yet settled: queued or running. Only their leases are renewed."""
         self._sweeping: asyncio.Task[int] | None = None
+        self._backlog = False
+        """The last sweep claimed as many rows as it had room for: more may be due."""
+        self._timed: dict[int, datetime] = {}
+        """Rows given a date job lately, and the due time it is for: a look-ahead does not
+        time them again (one that read the table before the claim still sees them pending,
+        and APScheduler would skip a second date job while the first one runs)."""
         self._chores: set[asyncio.Task[None]] = set()
-        self._scheduler: Any = None
+        self._timers = Timers(wiring.clock, sweep_every * 2)
+        """Date jobs reach to the sweep after next: a sweep that runs late leaves no gap."""
         self._accepting = True
         wiring.jobs.taker = self
 
@@ -103,7 +117,7 @@ class Worker:
             if row.status == jobs.RUNNING and row.lease_owner == self.owner:
                 self._enqueue(row, view)
             elif row.due_at > now:
-                self._at(row)
+                self._at(row.id, row.due_at)
             else:
                 self.kick()
 
@@ -115,22 +129,23 @@ class Worker:
         while len(self._runners) < self.capacity:
             self._runners.append(asyncio.create_task(self._runner()))
 
-    def _at(self, row: Job) -> None:
-        """An APScheduler date job for a row due later (the sweep would find it too). Its
-        claim is a chore, so stopping waits for it rather than cutting it off."""
-        if self._scheduler is None or row.id is None:
-            return
-        self._scheduler.add_job(
-            self._chore,
-            "date",
-            run_date=row.due_at,
-            args=[partial(self._due, row.id)],
-            id=f"tocsin-job-{row.id}",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
+    def _at(self, job_id: int | None, due: datetime) -> None:
+        """Claim the row when it falls due (if soon: see :mod:`bot.timers`). The claim is
+        a chore, so stopping waits for it rather than cutting it off half-way."""
+        if job_id is not None and self._timers.at(job_id, due, self._due_chore):
+            self._timed[job_id] = due
+
+    async def _due_chore(self, job_id: int) -> None:
+        await self._chore(partial(self._due, job_id))
+
+    def timers(self) -> list[int]:
+        """The rows that have a date job now."""
+        return self._timers.rows()
 
     async def _due(self, job_id: int) -> None:
+        if self._room() <= 0:  # busy: the row waits in the table for a sweep (or a replica)
+            self._backlog = True
+            return
         row = await jobs.claim(
             self._w.sessions, job_id, owner=self.owner, now=self._w.clock.now(), lease=self.lease
         )
@@ -147,25 +162,45 @@ class Worker:
         if self._accepting and (self._sweeping is None or self._sweeping.done()):
             self._sweeping = asyncio.create_task(self.sweep())
 
+    def _room(self) -> int:
+        return self.capacity * 2 - self._queue.qsize() - len(self._running)
+
     async def sweep(self) -> int:
-        """Claim the due rows this process can run (as many as it has room for)."""
-        room = self.capacity * 2 - self._queue.qsize() - len(self._running)
-        if not self._accepting or room <= 0:
+        """Claim the due rows this process can run (as many as it has room for); with the
+        clock started, give the rows falling due soon their date jobs."""
+        if not self._accepting:
             return 0
+        room, now, platforms = self._room(), self._w.clock.now(), list(self._w.platforms)
+        ago = now - self._timers.horizon
+        self._timed = {i: due for i, due in self._timed.items() if due > ago}
+        rows: list[Job] = []
+        soon: list[tuple[int, datetime]] = []
         try:
-            rows = await jobs.claim_due(
-                self._w.sessions,
-                owner=self.owner,
-                now=self._w.clock.now(),
-                lease=self.lease,
-                platforms=list(self._w.platforms),
-                limit=room,
-            )
+            if room > 0:
+                rows = await jobs.claim_due(
+                    self._w.sessions,
+                    owner=self.owner,
+                    now=now,
+                    lease=self.lease,
+                    platforms=platforms,
+                    limit=room,
+                )
+            if self._timers.running:
+                soon = await jobs.due_soon(
+                    self._w.sessions,
+                    after=now,
+                    until=now + self._timers.horizon,
+                    platforms=platforms,
+                    limit=LOOK_AHEAD_ROWS,
+                )
         except UNAVAILABLE as exc:
             log.warning("could not look for due jobs: %s", describe(exc))
-            return 0
+        self._backlog = len(rows) >= room
         for row in rows:
             self._enqueue(row, None)
+        for job_id, due in soon:
+            if job_id not in self._held and self._timed.get(job_id) != due:
+                self._at(job_id, due)
         return len(rows)
 
     # running
@@ -185,6 +220,8 @@ class Worker:
                 self._running.pop(row.id, None)
                 self._held.discard(row.id)
                 self._queue.task_done()
+                if self._backlog and self._room() >= self.capacity:
+                    self.kick()  # due rows wait in the table: take the next batch now
 
     async def _unsettled(self, row: Job, exc: Exception) -> None:
         """Its outcome could not be saved: hand it back to be tried again. If even that
@@ -225,7 +262,7 @@ class Worker:
             due = result.at
             if await jobs.again(sessions, row.id, owner=owner, due_at=due, turn_after=row.due_at):
                 row.due_at, row.status = due, jobs.PENDING
-                self._at(row)
+                self._at(row.id, due)
             return
         failed = result.failed
         status = jobs.FAILED if failed is not None else jobs.DONE
@@ -305,7 +342,7 @@ class Worker:
             state=run.state,
         ):
             row.due_at = due
-            self._at(row)
+            self._at(row.id, due)
 
     def _backoff(self, attempts: int, exc: Exception) -> timedelta:
         wait: timedelta = min(self.backoff * 2 ** max(0, attempts - 1), self.backoff_cap)
@@ -352,29 +389,15 @@ class Worker:
     # the clock
 
     async def start(self) -> None:
-        """Start APScheduler: the sweep, lease renewal and clean-up; then sweep at once for
-        rows that fell due while no process ran."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
-        scheduler = AsyncIOScheduler(
-            timezone="UTC",
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        """Start the clock (:mod:`bot.timers`): the sweep, lease renewal and clean-up; then
+        sweep at once for rows that fell due while no process ran."""
+        self._timers.start(
+            {
+                "tocsin-sweep": (self.sweep_every, self._tick, ()),
+                "tocsin-lease": (self.lease / 3, self._chore, (self._renew,)),
+                "tocsin-purge": (timedelta(minutes=10), self._chore, (self._purge,)),
+            }
         )
-        every = self.sweep_every.total_seconds()
-        scheduler.add_job(self._tick, "interval", seconds=every, id="tocsin-sweep")
-        scheduler.add_job(
-            self._chore,
-            "interval",
-            args=[self._renew],
-            seconds=self.lease.total_seconds() / 3,
-            id="tocsin-lease",
-        )
-        scheduler.add_job(
-            self._chore, "interval", args=[self._purge], minutes=10, id="tocsin-purge"
-        )
-        scheduler.start()
-        self._scheduler = scheduler
         self.kick()
 
     async def _tick(self) -> None:
@@ -426,13 +449,7 @@ class Worker:
         """Stop taking jobs; finish what runs within ``grace`` seconds; hand the rest back."""
         self._accepting = False
         self._w.jobs.taker = None
-        if self._scheduler is not None:
-            # Paused at once, it hands over no more jobs; its shutdown, which cancels those
-            # handed over but not yet started (logging an error for each), comes a turn of
-            # the event loop later.
-            self._scheduler.pause()
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
+        self._timers.stop()
         if self._sweeping is not None:
             await asyncio.gather(self._sweeping, return_exceptions=True)
         await asyncio.gather(*self._chores, return_exceptions=True)

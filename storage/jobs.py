@@ -113,13 +113,34 @@ async def claim_due(
     that need no platform always qualify)."""
     if limit <= 0:
         return []
-    candidates = select(Job.id).where(_claimable(now))
-    if platforms is not None:
-        candidates = candidates.where(
-            or_(col(Job.platform).is_(None), col(Job.platform).in_(list(platforms)))
-        )
+    candidates = _of(select(Job.id).where(_claimable(now)), platforms)
     candidates = candidates.order_by(col(Job.due_at), col(Job.id)).limit(limit)
     return await _claim(sessions, candidates.scalar_subquery(), owner=owner, now=now, lease=lease)
+
+
+def _of(query: Any, platforms: Collection[str] | None) -> Any:
+    """``query`` kept to rows of ``platforms`` (and those that need no platform)."""
+    if platforms is None:
+        return query
+    return query.where(or_(col(Job.platform).is_(None), col(Job.platform).in_(list(platforms))))
+
+
+async def due_soon(
+    sessions: SessionFactory,
+    *,
+    after: datetime,
+    until: datetime,
+    platforms: Collection[str] | None = None,
+    limit: int = 1000,
+) -> list[tuple[int, datetime]]:
+    """The pending rows (of ``platforms``) falling due after ``after`` and by ``until``,
+    soonest first, at most ``limit``: their ids and due times. Nothing is claimed."""
+    query = select(Job.id, Job.due_at).where(
+        col(Job.status) == PENDING, col(Job.due_at) > after, col(Job.due_at) <= until
+    )
+    query = _of(query, platforms).order_by(col(Job.due_at), col(Job.id)).limit(limit)
+    async with sessions() as session:
+        return [(int(i), due) for i, due in (await session.exec(query)).all()]
 
 
 async def claim(
@@ -291,11 +312,7 @@ async def next_due(
     sessions: SessionFactory, *, platforms: Collection[str] | None = None
 ) -> datetime | None:
     """When the soonest pending row (of ``platforms``) falls due, if there is one."""
-    query = select(func.min(Job.due_at)).where(col(Job.status) == PENDING)
-    if platforms is not None:
-        query = query.where(
-            or_(col(Job.platform).is_(None), col(Job.platform).in_(list(platforms)))
-        )
+    query = _of(select(func.min(Job.due_at)).where(col(Job.status) == PENDING), platforms)
     async with sessions() as session:
         value: datetime | None = (await session.exec(query)).first()
         return value  # min() keeps the column's type: an aware UTC datetime
