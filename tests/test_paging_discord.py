@@ -111,7 +111,7 @@ async def test_a_page_escalates_and_its_dm_button_acknowledges(paging: Paging) -
     (bob_page,) = dm(fake, BOB)
     assert "guild_id" not in bob_page
     (embed,) = bob_page["embeds"]
-    assert embed["title"] == "📟 INC-1 · Checkout is down"
+    assert embed["title"] == "📟 INC-1 · level 1 · Checkout is down"
     assert "You are paged for **INC-1**" in embed["description"]
     assert f"Channel: <#{room}>" in embed["description"]
     assert buttons(bob_page) == ["tocsin:ack:1"]

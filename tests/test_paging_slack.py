@@ -154,7 +154,7 @@ async def test_a_page_escalates_and_its_dm_button_acknowledges(paging: Paging) -
 
     # Level 1 at once: Bob, on call in primary, in his DM, with the incident's button.
     (bob_page,) = paging.dm("U2BOB")
-    assert bob_page.blocks[0]["text"]["text"] == "📟 INC-1 · Checkout is down"
+    assert bob_page.blocks[0]["text"]["text"] == "📟 INC-1 · level 1 · Checkout is down"
     assert buttons(bob_page) == ["tocsin:ack:1"]
     assert "You are paged for *INC-1*" in shown(bob_page)
     assert f"Channel: <#{rig.room()['id']}>" in shown(bob_page), "a link to its channel"
@@ -307,7 +307,7 @@ async def test_an_escalation_on_the_system_clock(database_url: str, tmp_path: Pa
         await rig.core.worker.start()
         paging = Paging(rig)
         assert await rig.command("declare Checkout is down --sev 1") == 200
-        await until(lambda: len(paging.dm("U3CAROL")) == 1)
+        await until(lambda: len(paging.dm("U3CAROL")) == 1 and len(paging.dm("U2BOB")) == 1)
         (bob_page,) = paging.dm("U2BOB")
         (carol_page,) = paging.dm("U3CAROL")
         await until(lambda: len(paging.said("📟 Paged level 2")) == 1)
